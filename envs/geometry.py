@@ -1,0 +1,178 @@
+"""Frames, rotations and pinhole cameras: every coordinate conversion of the project lives here.
+
+Conventions (habitat-sim's): the world is right-handed, metres, +Y up. The camera looks along
+its -Z axis with +X right and +Y up (OpenGL). Quaternions are ``[w, x, y, z]``. An agent with
+the identity rotation faces -Z; a positive yaw turns it left (counter-clockwise seen from above).
+Scene files stored Z-up map to the world by ``(x, y, z)_file -> (x, z, -y)_world``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# --- up axes ---------------------------------------------------------------------------------
+
+#: Rotation taking Z-up file coordinates to the Y-up world: (x, y, z) -> (x, z, -y).
+R_WORLD_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def zup_to_yup(points_zup: np.ndarray) -> np.ndarray:
+    """Map points or vectors (..., 3) from a Z-up file frame to the Y-up world frame."""
+    p = np.asarray(points_zup)
+    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+
+
+def yup_to_zup(points_yup: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`zup_to_yup`: (x, y, z)_world -> (x, -z, y)_file."""
+    p = np.asarray(points_yup)
+    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
+
+
+# --- rotations -------------------------------------------------------------------------------
+
+
+def quat_normalize(q_wxyz: np.ndarray) -> np.ndarray:
+    q = np.asarray(q_wxyz, dtype=np.float64)
+    n = float(np.linalg.norm(q))
+    if not math.isfinite(n) or n < 1e-9:
+        raise ValueError(f"not a rotation quaternion: {q.tolist()}")
+    return q / n
+
+
+def quat_from_yaw(yaw_rad: float) -> np.ndarray:
+    """Rotation about +Y by ``yaw_rad`` as ``[w, x, y, z]``."""
+    return np.array([math.cos(yaw_rad / 2.0), 0.0, math.sin(yaw_rad / 2.0), 0.0])
+
+
+def quat_to_matrix(q_wxyz: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix of a ``[w, x, y, z]`` quaternion (normalised first)."""
+    w, x, y, z = quat_normalize(q_wxyz)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quat(R: np.ndarray) -> np.ndarray:
+    """``[w, x, y, z]`` quaternion (w >= 0) of a 3x3 rotation matrix."""
+    R = np.asarray(R, dtype=np.float64)
+    trace = R[0, 0] + R[1, 1] + R[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
+    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2])
+        q = [(R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s]
+    elif R[1, 1] > R[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2])
+        q = [(R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1])
+        q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s]
+    out = np.array(q)
+    return out if out[0] >= 0 else -out
+
+
+def yaw_from_quat(q_wxyz: np.ndarray) -> float:
+    """Heading about +Y (radians, in (-pi, pi]) of the agent's forward axis -Z."""
+    forward = quat_to_matrix(q_wxyz) @ np.array([0.0, 0.0, -1.0])
+    return math.atan2(-forward[0], -forward[2])
+
+
+def forward_from_yaw(yaw_rad: float) -> np.ndarray:
+    """Unit forward vector (3,) on the floor plane for a heading about +Y."""
+    return np.array([-math.sin(yaw_rad), 0.0, -math.cos(yaw_rad)])
+
+
+def rotation_x(angle_rad: float) -> np.ndarray:
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def is_rigid_transform(T: np.ndarray, atol: float = 1e-4) -> bool:
+    """True if ``T`` is a finite 4x4 matrix with an orthonormal, right-handed rotation."""
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+        return False
+    R = T[:3, :3]
+    return bool(
+        np.allclose(R @ R.T, np.eye(3), atol=atol)
+        and abs(np.linalg.det(R) - 1.0) < atol
+        and np.allclose(T[3], [0.0, 0.0, 0.0, 1.0], atol=atol)
+    )
+
+
+def T_world_camera_from_agent(
+    position: np.ndarray, rotation_wxyz: np.ndarray, camera_height_m: float, tilt_deg: float
+) -> np.ndarray:
+    """Camera-to-world pose (4x4) of a camera ``camera_height_m`` above the agent's base.
+
+    ``tilt_deg`` pitches the camera about its +X axis (negative looks down).
+    """
+    T = np.eye(4)
+    T[:3, :3] = quat_to_matrix(rotation_wxyz) @ rotation_x(math.radians(tilt_deg))
+    T[:3, 3] = np.asarray(position, dtype=np.float64) + np.array([0.0, camera_height_m, 0.0])
+    return T
+
+
+# --- pinhole cameras -------------------------------------------------------------------------
+
+
+def focal_px(width: int, hfov_deg: float) -> float:
+    """Focal length in pixels, ``f = (W / 2) / tan(HFOV / 2)``, the same for both axes."""
+    return (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+
+
+def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """3x3 pinhole matrix K for image coordinates with +v down (OpenCV style pixels)."""
+    f = focal_px(width, hfov_deg)
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def camera_ray_directions(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """Ray directions (H, W, 3) float32 in the camera frame through pixel centres, with z = -1.
+
+    Scaling a direction by a z-depth gives the camera-frame point, so z-depth = t along it.
+    """
+    f = focal_px(width, hfov_deg)
+    u = (np.arange(width, dtype=np.float64) + 0.5 - width / 2.0) / f
+    v = (np.arange(height, dtype=np.float64) + 0.5 - height / 2.0) / f
+    dirs = np.empty((height, width, 3), dtype=np.float32)
+    dirs[..., 0] = u[None, :]
+    dirs[..., 1] = -v[:, None]
+    dirs[..., 2] = -1.0
+    return dirs
+
+
+def depth_to_camera_points(depth_m: np.ndarray, hfov_deg: float) -> np.ndarray:
+    """Back-project a z-depth image (H, W) to camera-frame points (H, W, 3)."""
+    h, w = depth_m.shape
+    return camera_ray_directions(w, h, hfov_deg) * depth_m[..., None].astype(np.float32)
+
+
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 transform to points (..., 3)."""
+    p = np.asarray(points)
+    return p @ T[:3, :3].T.astype(p.dtype) + T[:3, 3].astype(p.dtype)
+
+
+def world_to_pixel(
+    points_world: np.ndarray, T_world_camera: np.ndarray, width: int, height: int, hfov_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project world points (N, 3) to pixel coordinates (N, 2) as (u, v) and their z-depth (N,).
+
+    Points behind the camera get a non-positive depth; their pixel coordinates are meaningless.
+    """
+    T_camera_world = np.linalg.inv(T_world_camera)
+    p_cam = transform_points(T_camera_world, np.asarray(points_world, dtype=np.float64))
+    depth = -p_cam[:, 2]
+    f = focal_px(width, hfov_deg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = p_cam[:, 0] / depth * f + width / 2.0
+        v = -p_cam[:, 1] / depth * f + height / 2.0
+    return np.stack([u, v], axis=1), depth
