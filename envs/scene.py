@@ -116,16 +116,15 @@ def load_scene(spec: SceneSpec | str | Path) -> SceneMesh:
     if not isinstance(spec, SceneSpec):
         spec = SceneSpec(str(spec))
     if spec.metres_per_unit <= 0:
-        raise AeqaError(f"{spec.path}: metres_per_unit must be positive, got {spec.metres_per_unit}")
+        raise AeqaError(
+            f"{spec.path}: metres_per_unit must be positive, got {spec.metres_per_unit}"
+        )
     path = Path(spec.path).expanduser()
     if path.name.endswith(SCANNET_SUFFIX):
         mesh = _load_scannet(path, spec)
     else:
         hm3d = _hm3d_paths(path)
-        if hm3d is not None:
-            mesh = _load_hm3d(hm3d, spec)
-        else:
-            mesh = _load_plain(path, spec)
+        mesh = _load_hm3d(hm3d, spec) if hm3d is not None else _load_plain(path, spec)
     if len(mesh.faces) == 0:
         raise AeqaError(f"{path}: the scene has no triangles; check that the file is a mesh")
     logger.info(
@@ -326,7 +325,9 @@ def _load_scannet(path: Path, spec: SceneSpec) -> SceneMesh:
                 seg_to_instance[int(seg)] = instance_id
         lookup = np.vectorize(lambda s: seg_to_instance.get(int(s), 0), otypes=[np.int32])
         unique_segs, inverse = np.unique(seg_indices, return_inverse=True)
-        vertex_instance = lookup(unique_segs)[inverse.reshape(-1)] if len(unique_segs) else vertex_instance
+        vertex_instance = (
+            lookup(unique_segs)[inverse.reshape(-1)] if len(unique_segs) else vertex_instance
+        )
     elif labels_ply is not None:
         vertex_instance = _read_ply_labels(labels_ply, len(geometry.vertices))
         for label in np.unique(vertex_instance):
@@ -434,7 +435,9 @@ def _read_mesh_file(path: Path) -> _Geometry:
     any_uv = any(p.uvs is not None for p in parts)
     return _Geometry(
         vertices=np.concatenate([p.vertices for p in parts]),
-        faces=np.concatenate([p.faces + o for p, o in zip(parts, offsets)]).astype(np.int32),
+        faces=np.concatenate(
+            [p.faces + o for p, o in zip(parts, offsets[:-1], strict=True)]
+        ).astype(np.int32),
         colors=np.concatenate([p.colors for p in parts]),
         uvs=(
             np.concatenate(
@@ -480,7 +483,9 @@ def _geometry_of(
             if key not in texture_slots:
                 texture_slots[key] = len(textures)
                 rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
-                textures.append(np.clip(rgb * factor[None, None, :] / 255.0, 0, 255).astype(np.uint8))
+                textures.append(
+                    np.clip(rgb * factor[None, None, :] / 255.0, 0, 255).astype(np.uint8)
+                )
             uvs = np.asarray(visual.uv, dtype=np.float32)
             face_texture = np.full(len(faces), texture_slots[key], dtype=np.int32)
         else:

@@ -82,14 +82,17 @@ def read_semantic_txt(path: str | Path) -> list[SemanticInstance]:
         match = _LINE.match(line)
         if match is None:
             raise AeqaError(
-                f'{path}:{number}: malformed line {line[:80]!r}; expected id,HEXCOLOUR,"category",region'
+                f"{path}:{number}: malformed line {line[:80]!r}; "
+                'expected id,HEXCOLOUR,"category",region_id'
             )
         instance_id = int(match.group(1))
         if instance_id in seen:
             raise AeqaError(f"{path}:{number}: instance id {instance_id} is listed twice")
         seen.add(instance_id)
         instances.append(
-            SemanticInstance(instance_id, match.group(2).upper(), match.group(3), int(match.group(4)))
+            SemanticInstance(
+                instance_id, match.group(2).upper(), match.group(3), int(match.group(4))
+            )
         )
     return instances
 

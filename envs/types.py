@@ -41,7 +41,8 @@ class Observations:
     """One sensor reading.
 
     Attributes:
-        rgb: (H, W, 3) uint8.
+        rgb: (H, W, 3) uint8 (possibly a strided view; ``np.ascontiguousarray`` it where a
+            library needs contiguous pixels).
         depth: (H, W) float32 z-depth in metres along the camera's -Z; 0 where nothing is hit
             within the sensor's range.
         semantic: (H, W) int32 instance ids, 0 = unlabelled or nothing hit.

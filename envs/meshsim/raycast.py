@@ -17,7 +17,9 @@ from envs.meshsim.renderer import CameraSpec, Frame
 from envs.scene import SceneMesh, sample_texture
 
 
-def build_raycasting_scene(vertices: np.ndarray, faces: np.ndarray) -> o3d.t.geometry.RaycastingScene:
+def build_raycasting_scene(
+    vertices: np.ndarray, faces: np.ndarray
+) -> o3d.t.geometry.RaycastingScene:
     """An Embree scene of one triangle mesh; its geometry id is 0."""
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(
@@ -47,7 +49,9 @@ class PinholeRays:
         t = np.asarray(T_world_camera[:3, 3], dtype=np.float32)
         for k in range(3):
             # direction = x * R[:, 0] + y * R[:, 1] - R[:, 2], separable over rows and columns
-            np.add.outer(self._y * R[k, 1] - R[k, 2], self._x * R[k, 0], out=self.buffer[..., 3 + k])
+            np.add.outer(
+                self._y * R[k, 1] - R[k, 2], self._x * R[k, 0], out=self.buffer[..., 3 + k]
+            )
             self.buffer[..., k] = t[k]
         return self.tensor
 
@@ -68,15 +72,15 @@ class RaycastRenderer:
         )
         self._rays = PinholeRays(camera)
         # Look-up tables end in a sentinel row that out-of-range (missed) ids clip to.
-        self._face_instance = np.append(mesh.face_instance.astype(np.int32), 0)
+        self._face_instance = np.zeros(len(mesh.face_instance) + 1, dtype=np.int32)
+        self._face_instance[:-1] = mesh.face_instance
         corner_colors = mesh.vertex_colors[mesh.faces]
         textured = mesh.face_texture is not None and bool(np.any(mesh.face_texture >= 0))
-        self._flat = not textured and bool(
-            np.all(corner_colors == corner_colors[:, :1, :])
-        )
-        self._face_rgb = np.concatenate(
-            [corner_colors[:, 0, :], np.zeros((1, 3), dtype=np.uint8)]
-        )
+        self._flat = not textured and bool(np.all(corner_colors == corner_colors[:, :1, :]))
+        face_rgba = np.zeros((len(mesh.faces) + 1, 4), dtype=np.uint8)
+        face_rgba[:-1, :3] = corner_colors[:, 0, :]
+        # One 32-bit gather per pixel instead of three byte gathers.
+        self._face_rgba = face_rgba.view(np.uint32).reshape(-1)
 
     def render(self, T_world_camera: np.ndarray) -> Frame:
         rays = self._rays.fill(T_world_camera)
@@ -85,7 +89,9 @@ class RaycastRenderer:
         primitive = hits["primitive_ids"].numpy()
         depth = np.where(t_hit <= self.camera.max_depth_m, t_hit, np.float32(0.0))
         if self._flat:
-            rgb = np.take(self._face_rgb, primitive, axis=0, mode="clip")
+            rgba = np.take(self._face_rgba, primitive, mode="clip")
+            # A strided (H, W, 3) view of the RGBA pixels: a copy would cost more than the gather.
+            rgb = rgba.view(np.uint8).reshape(*primitive.shape, 4)[..., :3]
         else:
             rgb = self._shade(primitive, hits["primitive_uvs"].numpy())
         if self._semantic_scene is None:

@@ -1,0 +1,295 @@
+"""``meshsim``: the embedded simulator. Renders a triangle mesh, moves a cylindrical agent on
+its navigable floor with habitat's action space, and answers navigation queries."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from envs.config import SimConfig
+from envs.errors import AeqaError
+from envs.geometry import (
+    T_world_camera_from_agent,
+    forward_from_yaw,
+    quat_from_yaw,
+    quat_normalize,
+    yaw_from_quat,
+)
+from envs.meshsim.renderer import CameraSpec, Renderer, make_renderer, resolve_renderer
+from envs.navigation import NavGrid, NavSpec
+from envs.scene import SceneMesh, SceneSpec, load_scene
+from envs.types import (
+    LOOK_DOWN,
+    LOOK_UP,
+    MOVE_FORWARD,
+    STOP,
+    TURN_LEFT,
+    TURN_RIGHT,
+    AgentState,
+    Observations,
+)
+
+logger = logging.getLogger(__name__)
+
+_MAX_TILT_DEG = 90.0
+
+
+@dataclass
+class _LoadedScene:
+    spec: SceneSpec
+    mesh: SceneMesh
+    renderer: Renderer
+    nav: NavGrid | None = None
+
+
+def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
+    """A :class:`SceneSpec` from a path and the config's up axis and units."""
+    if isinstance(scene, SceneSpec):
+        return scene
+    up = config.scene_up or None
+    if up not in (None, "y", "z"):
+        raise AeqaError(f"scene_up must be y, z or empty, got {config.scene_up!r}")
+    return SceneSpec(str(scene), up=up, metres_per_unit=config.scene_metres_per_unit)  # type: ignore[arg-type]
+
+
+def estimate_floor_level(mesh: SceneMesh) -> float:
+    """Height (m) of the lowest large upward-facing surface: the main floor.
+
+    Upward-facing triangle area is binned by height in 5 cm bins; the lowest bin holding at
+    least 30% of the largest bin's area wins (a roof or ceiling top can be as large).
+    """
+    tri = mesh.vertices[mesh.faces].astype(np.float64)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area2 = np.linalg.norm(normal, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        up = normal[:, 1] / np.maximum(area2, 1e-12)
+    keep = up > 0.9
+    if not np.any(keep):
+        raise AeqaError(
+            f"{mesh.source}: no upward-facing floor surface; check the scene's up axis (--up)"
+        )
+    heights = tri[keep, :, 1].mean(axis=1)
+    bins = np.floor(heights / 0.05).astype(np.int64)
+    _, inverse = np.unique(bins, return_inverse=True)
+    areas = np.bincount(inverse.reshape(-1), weights=area2[keep] / 2.0)
+    best = np.flatnonzero(areas >= 0.3 * areas.max())[0]
+    return float(heights[inverse.reshape(-1) == best].max())
+
+
+class MeshSim:
+    """The embedded ``Simulator`` backend (see ``envs.simulator.Simulator``)."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.renderer_name = resolve_renderer(config.renderer)
+        self._camera = CameraSpec(config.width, config.height, config.hfov_deg, config.max_depth_m)
+        self._nav_spec = NavSpec(
+            agent_radius_m=config.agent_radius_m,
+            agent_height_m=config.agent_height_m,
+            max_climb_m=config.agent_max_climb_m,
+            cell_m=config.nav_cell_m,
+        )
+        self._loaded: _LoadedScene | None = None
+        self._position = np.zeros(3)
+        self._yaw = 0.0
+        self._tilt_deg = config.camera_tilt_deg
+
+    # --- scene and episode -------------------------------------------------------------------
+
+    @property
+    def scene(self) -> SceneMesh:
+        return self._require().mesh
+
+    @property
+    def nav(self) -> NavGrid:
+        nav = self._require().nav
+        assert nav is not None
+        return nav
+
+    def _require(self) -> _LoadedScene:
+        if self._loaded is None:
+            raise AeqaError("the simulator has no scene yet; call reset(scene) first")
+        return self._loaded
+
+    def reset(
+        self, scene: SceneSpec | str | Path, start: AgentState | None = None, seed: int = 0
+    ) -> Observations:
+        spec = scene_spec_for(scene, self.config)
+        if self._loaded is None or self._loaded.spec != spec:
+            self.close()
+            mesh = load_scene(spec)
+            self._loaded = _LoadedScene(
+                spec, mesh, make_renderer(self.renderer_name, mesh, self._camera)
+            )
+        loaded = self._loaded
+        if start is None:
+            start = _scene_start(loaded.mesh)
+        nav = self._nav_for(loaded, start)
+        if start is None:
+            rng = np.random.default_rng(seed)
+            start = AgentState(
+                nav.sample(rng), quat_from_yaw(float(rng.uniform(-math.pi, math.pi)))
+            )
+        self._position = nav.snap(np.asarray(start.position, dtype=np.float64))
+        self._yaw = yaw_from_quat(quat_normalize(start.rotation))
+        self._tilt_deg = self.config.camera_tilt_deg
+        return self.observe()
+
+    def _nav_for(self, loaded: _LoadedScene, start: AgentState | None) -> NavGrid:
+        """The navigable area of the start's level and island, rebuilt only when they change."""
+        level = float(start.position[1]) if start is not None else estimate_floor_level(loaded.mesh)
+        nav = loaded.nav
+        stale = (
+            nav is None
+            or abs(nav.level_y - level) > 0.1
+            or (start is not None and not nav.on_island(start.position))
+        )
+        if stale:
+            start_xz = (
+                None if start is None else (float(start.position[0]), float(start.position[2]))
+            )
+            nav = NavGrid(
+                loaded.mesh.vertices,
+                loaded.mesh.faces,
+                level,
+                self._nav_spec,
+                start_xz,
+                str(loaded.spec.path),
+            )
+            loaded.nav = nav
+        assert nav is not None
+        return nav
+
+    # --- agent -------------------------------------------------------------------------------
+
+    def get_state(self) -> AgentState:
+        return AgentState(self._position.copy(), quat_from_yaw(self._yaw))
+
+    def set_state(self, state: AgentState) -> None:
+        self._position = np.asarray(state.position, dtype=np.float64).copy()
+        self._yaw = yaw_from_quat(quat_normalize(state.rotation))
+
+    @property
+    def camera_tilt_deg(self) -> float:
+        return self._tilt_deg
+
+    def T_world_camera(self) -> np.ndarray:
+        return T_world_camera_from_agent(
+            self._position, quat_from_yaw(self._yaw), self.config.camera_height_m, self._tilt_deg
+        )
+
+    def observe(self, collided: bool = False) -> Observations:
+        loaded = self._require()
+        T = self.T_world_camera()
+        frame = loaded.renderer.render(T)
+        return Observations(
+            rgb=frame.rgb,
+            depth=frame.depth,
+            semantic=frame.semantic,
+            T_world_camera=T,
+            state=self.get_state(),
+            collided=collided,
+            hfov_deg=self.config.hfov_deg,
+        )
+
+    def step(self, action: str) -> Observations:
+        self._require()
+        collided = False
+        if action == MOVE_FORWARD:
+            collided = self._move(forward_from_yaw(self._yaw) * self.config.forward_step_m)
+        elif action == TURN_LEFT:
+            self._yaw = _wrap(self._yaw + math.radians(self.config.turn_angle_deg))
+        elif action == TURN_RIGHT:
+            self._yaw = _wrap(self._yaw - math.radians(self.config.turn_angle_deg))
+        elif action == LOOK_UP:
+            self._tilt_deg = min(self._tilt_deg + self.config.tilt_angle_deg, _MAX_TILT_DEG)
+        elif action == LOOK_DOWN:
+            self._tilt_deg = max(self._tilt_deg - self.config.tilt_angle_deg, -_MAX_TILT_DEG)
+        elif action != STOP:
+            raise AeqaError(
+                f"unknown action {action!r}; use move_forward, turn_left, turn_right, "
+                "look_up, look_down or stop"
+            )
+        return self.observe(collided)
+
+    def teleport(self, position: np.ndarray, rotation: np.ndarray) -> Observations:
+        nav = self.nav
+        self._position = nav.snap(np.asarray(position, dtype=np.float64))
+        self._yaw = yaw_from_quat(quat_normalize(rotation))
+        return self.observe()
+
+    def _move(self, delta: np.ndarray) -> bool:
+        """Move by ``delta`` (3,), sliding along the navigable border as habitat does.
+
+        Returns whether the motion was blocked or deflected.
+        """
+        nav = self.nav
+        position = self._position.copy()
+        substeps = max(1, int(math.ceil(np.linalg.norm(delta) / (nav.cell_m * 0.5))))
+        step = delta / substeps
+        collided = False
+        for _ in range(substeps):
+            candidate = position + step
+            if nav.clearance_m(candidate) >= 0.0:
+                position = candidate
+                continue
+            collided = True
+            normal = _inward_normal(nav, candidate)
+            slide = step - min(0.0, float(step @ normal)) * normal
+            candidate = position + slide
+            if np.linalg.norm(slide) < 1e-6 or nav.clearance_m(candidate) < 0.0:
+                break
+            position = candidate
+        self._position = nav.snap(position)
+        return collided
+
+    # --- navigation queries ------------------------------------------------------------------
+
+    def is_navigable(self, point: np.ndarray) -> bool:
+        return self.nav.is_navigable(np.asarray(point, dtype=np.float64))
+
+    def snap_point(self, point: np.ndarray) -> np.ndarray:
+        return self.nav.snap(np.asarray(point, dtype=np.float64))
+
+    def geodesic_distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        return self.nav.geodesic_distance(np.asarray(a, float), np.asarray(b, float))
+
+    def shortest_path(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+        return self.nav.shortest_path(np.asarray(a, float), np.asarray(b, float))
+
+    def sample_navigable_point(self, rng: np.random.Generator) -> np.ndarray:
+        return self.nav.sample(rng)
+
+    def navigable_area(self) -> float:
+        return self.nav.island_area_m2
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            self._loaded.renderer.close()
+            self._loaded = None
+
+
+def _wrap(angle_rad: float) -> float:
+    return math.atan2(math.sin(angle_rad), math.cos(angle_rad))
+
+
+def _inward_normal(nav: NavGrid, point: np.ndarray) -> np.ndarray:
+    """Unit vector (3,) on the floor plane pointing into the navigable area at ``point``."""
+    h = nav.cell_m * 0.5
+    dx = nav.clearance_m(point + [h, 0, 0]) - nav.clearance_m(point - [h, 0, 0])
+    dz = nav.clearance_m(point + [0, 0, h]) - nav.clearance_m(point - [0, 0, h])
+    g = np.array([dx, 0.0, dz])
+    norm = float(np.linalg.norm(g))
+    return g / norm if norm > 1e-9 else g
+
+
+def _scene_start(mesh: SceneMesh) -> AgentState | None:
+    """The start pose a generated scene's ground truth carries, if any."""
+    start = (mesh.ground_truth or {}).get("start")
+    if not isinstance(start, dict) or "position" not in start or "rotation" not in start:
+        return None
+    return AgentState(np.asarray(start["position"], float), np.asarray(start["rotation"], float))

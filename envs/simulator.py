@@ -1,0 +1,81 @@
+"""The ``Simulator`` protocol every backend implements, and the factory that picks one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from envs.config import SimConfig
+from envs.errors import AeqaError
+from envs.scene import SceneSpec
+from envs.types import AgentState, Observations
+
+BACKENDS = ("meshsim", "habitat")
+
+
+class Simulator(Protocol):
+    """A world an agent moves and looks in, with habitat-style navigation queries.
+
+    Positions are (3,) world points (Y up, metres) on the floor; rotations ``[w, x, y, z]``.
+    """
+
+    config: SimConfig
+
+    def reset(
+        self, scene: SceneSpec | str | Path, start: AgentState | None = None, seed: int = 0
+    ) -> Observations:
+        """Load ``scene`` (cached when unchanged) and place the agent.
+
+        Without ``start``: the scene's own start pose where it has one, else a navigable pose
+        drawn from ``seed``.
+        """
+        ...
+
+    def step(self, action: str) -> Observations:
+        """Apply one discrete action (see ``envs.types.ACTIONS``) and observe."""
+        ...
+
+    def teleport(self, position: np.ndarray, rotation: np.ndarray) -> Observations:
+        """Move the agent to a navigable pose (snapped to the navigable area) and observe."""
+        ...
+
+    def observe(self) -> Observations: ...
+
+    def get_state(self) -> AgentState: ...
+
+    def set_state(self, state: AgentState) -> None: ...
+
+    def is_navigable(self, point: np.ndarray) -> bool: ...
+
+    def snap_point(self, point: np.ndarray) -> np.ndarray: ...
+
+    def geodesic_distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Shortest walkable distance in metres; ``inf`` when unreachable."""
+        ...
+
+    def shortest_path(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+        """Waypoints (N, 3) from ``a`` to ``b``, or None when unreachable."""
+        ...
+
+    def sample_navigable_point(self, rng: np.random.Generator) -> np.ndarray: ...
+
+    def navigable_area(self) -> float:
+        """Area (m^2) of the navigable island that holds the agent."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def make_simulator(config: SimConfig) -> Simulator:
+    """Build the backend ``config.type`` names, importing it only then."""
+    if config.type == "meshsim":
+        from envs.meshsim.simulator import MeshSim
+
+        return MeshSim(config)
+    if config.type == "habitat":
+        from envs.habitat.simulator import HabitatSim
+
+        return HabitatSim(config)
+    raise AeqaError(f"unknown simulator {config.type!r}; use one of {', '.join(BACKENDS)}")

@@ -1,0 +1,156 @@
+"""The conformance suite: every installed backend, with every renderer, must pass it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.config import SimConfig
+from envs.geometry import camera_ray_directions, quat_from_yaw
+from envs.simulator import Simulator, make_simulator
+from envs.types import MOVE_FORWARD, TURN_LEFT, AgentState
+from tests.scenes import ROOM_X, ROOM_Z, analytic_box_room_depth
+
+FACING_PLUS_X = quat_from_yaw(-math.pi / 2)
+START = AgentState(np.array([-2.0, 0.0, 0.0]), FACING_PLUS_X)
+WIDTH, HEIGHT, HFOV = 160, 120, 90.0
+PILLAR_ID = 7  # see tests.scenes.box_room_boxes: the seventh box is the pillar
+WALL_PX_ID = 3
+
+
+def make_sim(backend: str, renderer_name: str, tilt_deg: float = 0.0) -> Simulator:
+    config = SimConfig(
+        type=backend,
+        renderer=renderer_name,
+        width=WIDTH,
+        height=HEIGHT,
+        hfov_deg=HFOV,
+        camera_tilt_deg=tilt_deg,
+    )
+    return make_simulator(config)
+
+
+@pytest.fixture
+def sim(backend: str, renderer_name: str, box_room: Path):  # type: ignore[no-untyped-def]
+    if backend != "meshsim" and renderer_name != "raycast":
+        pytest.skip("renderers are a meshsim option")
+    simulator = make_sim(backend, renderer_name)
+    simulator.reset(box_room, START)
+    yield simulator
+    simulator.close()
+
+
+def test_depth_matches_analytic_geometry(sim: Simulator, box_room: Path) -> None:
+    for tilt in (0.0, -30.0):
+        simulator = make_sim(sim.config.type, sim.config.renderer, tilt)
+        obs = simulator.reset(box_room, START)
+        T = obs.T_world_camera
+        directions = camera_ray_directions(WIDTH, HEIGHT, HFOV).reshape(-1, 3) @ T[:3, :3].T
+        expected = analytic_box_room_depth(T[:3, 3], directions).reshape(HEIGHT, WIDTH)
+        close = np.abs(obs.depth - expected) < 0.01
+        assert close.mean() >= 0.99, f"tilt {tilt}: {close.mean():.4f} of pixels within 1 cm"
+        assert obs.depth.dtype == np.float32 and obs.depth.shape == (HEIGHT, WIDTH)
+        assert obs.rgb.dtype == np.uint8 and obs.rgb.shape == (HEIGHT, WIDTH, 3)
+        assert obs.semantic.dtype == np.int32
+        simulator.close()
+
+
+def test_instance_ids_under_known_pixels(box_room: Path, backend: str, renderer_name: str) -> None:
+    if backend != "meshsim" and renderer_name != "raycast":
+        pytest.skip("renderers are a meshsim option")
+    level = make_sim(backend, renderer_name, 0.0)
+    obs = level.reset(box_room, START)
+    # Level view towards +X: the pillar (1 m tall) is below the horizon, the far wall at it.
+    assert obs.semantic[HEIGHT // 2 - 10, WIDTH // 2] == WALL_PX_ID
+    assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(ROOM_X - START.position[0], abs=0.01)
+    level.close()
+    down = make_sim(backend, renderer_name, -30.0)
+    obs = down.reset(box_room, START)
+    # Pitched 30 degrees down, the optical axis meets the pillar's face x = 0.5 at y = 0.057.
+    assert obs.semantic[HEIGHT // 2, WIDTH // 2] == PILLAR_ID
+    assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(2.5 / math.cos(math.radians(30)), abs=0.02)
+    down.close()
+
+
+def test_collision_stops_and_slides_at_walls(sim: Simulator) -> None:
+    radius = sim.config.agent_radius_m
+    obs = sim.observe()
+    collided = []
+    for _ in range(40):  # 10 m of attempted motion in a 6 m room, the pillar in the way
+        obs = sim.step(MOVE_FORWARD)
+        collided.append(obs.collided)
+    assert any(collided)
+    x = obs.state.position[0]
+    assert x <= ROOM_X - radius + 0.03
+    assert sim.is_navigable(obs.state.position)
+    # Walking diagonally into a wall slides along it instead of stopping dead.
+    sim.teleport(np.array([-0.5, 0.0, 0.5]), quat_from_yaw(math.radians(150)))
+    z_before = sim.get_state().position[2]
+    for _ in range(12):
+        obs = sim.step(MOVE_FORWARD)
+    assert obs.collided
+    assert obs.state.position[2] >= ROOM_Z - radius - 0.06  # reached the +Z wall
+    assert abs(obs.state.position[2] - z_before) > 1.0
+    assert obs.state.position[0] < -1.0  # slid along -X after reaching the wall
+
+
+def test_navigability(sim: Simulator) -> None:
+    radius = sim.config.agent_radius_m
+    assert sim.is_navigable(np.array([0.0, 0.0, 1.0]))
+    assert not sim.is_navigable(np.array([0.75, 0.0, 0.0]))  # inside the pillar
+    assert not sim.is_navigable(np.array([ROOM_X - radius / 2, 0.0, 0.0]))  # too near the wall
+    assert not sim.is_navigable(np.array([ROOM_X + 1.0, 0.0, 0.0]))  # outside the room
+    expected = (2 * ROOM_X - 2 * radius) * (2 * ROOM_Z - 2 * radius) - (0.5 + 2 * radius) ** 2
+    assert sim.navigable_area() == pytest.approx(expected, rel=0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        assert sim.is_navigable(sim.sample_navigable_point(rng))
+    snapped = sim.snap_point(np.array([0.75, 0.0, 0.0]))
+    assert sim.is_navigable(snapped)
+    assert np.linalg.norm(snapped[[0, 2]] - [0.75, 0.0]) < 0.55
+
+
+def test_geodesic_against_straight_line(sim: Simulator) -> None:
+    a, b = np.array([-2.0, 0.0, -1.0]), np.array([-2.0, 0.0, 1.2])
+    assert sim.geodesic_distance(a, b) == pytest.approx(2.2, rel=0.02)
+    around_a, around_b = np.array([0.0, 0.0, 0.0]), np.array([1.5, 0.0, 0.0])
+    geodesic = sim.geodesic_distance(around_a, around_b)
+    assert 1.5 * 1.05 < geodesic < 1.5 * 1.6  # the pillar is in the way
+    path = sim.shortest_path(around_a, around_b)
+    assert path is not None and len(path) >= 3
+    assert all(sim.is_navigable(p) for p in path)
+    length = float(np.linalg.norm(np.diff(path[:, [0, 2]], axis=0), axis=1).sum())
+    assert length == pytest.approx(geodesic, rel=1e-6)
+
+
+def test_same_actions_same_observations(sim: Simulator, box_room: Path) -> None:
+    actions = [MOVE_FORWARD, TURN_LEFT, MOVE_FORWARD, MOVE_FORWARD, TURN_LEFT, MOVE_FORWARD]
+
+    def run() -> list[tuple[bytes, bytes, tuple[float, ...]]]:
+        sim.reset(box_room, START)
+        out = []
+        for action in actions:
+            obs = sim.step(action)
+            out.append(
+                (
+                    np.ascontiguousarray(obs.rgb).tobytes() + obs.semantic.tobytes(),
+                    obs.depth.tobytes(),
+                    tuple(obs.state.position.tolist()),
+                )
+            )
+        return out
+
+    assert run() == run()
+
+
+def test_seeded_start_is_reproducible(sim: Simulator, box_room: Path) -> None:
+    first = sim.reset(box_room, None, seed=3).state
+    again = sim.reset(box_room, None, seed=3).state
+    other = sim.reset(box_room, None, seed=4).state
+    assert np.array_equal(first.position, again.position)
+    assert np.array_equal(first.rotation, again.rotation)
+    assert not np.array_equal(first.position, other.position)
+    assert sim.is_navigable(first.position)

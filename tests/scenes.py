@@ -1,0 +1,114 @@
+"""Tiny scenes for tests, written in HM3D's layout with trimesh (not by the project's writer)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from envs.geometry import yup_to_zup
+from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
+
+# Interior of the box room (Y-up world): x in [-3, 3], z in [-2, 2], floor y = 0.
+ROOM_X = 3.0
+ROOM_Z = 2.0
+CEILING_Y = 2.5
+WALL_M = 0.1
+PILLAR_MIN = np.array([0.5, 0.0, -0.25])
+PILLAR_MAX = np.array([1.0, 1.0, 0.25])
+
+
+@dataclass(frozen=True)
+class Box:
+    name: str
+    category: str
+    lo: tuple[float, float, float]
+    hi: tuple[float, float, float]
+    rgb: tuple[int, int, int]
+
+
+def box_room_boxes(with_floor: bool = True) -> list[Box]:
+    x, z, t, h = ROOM_X, ROOM_Z, WALL_M, CEILING_Y
+    boxes = [
+        Box("ceiling", "ceiling", (-x - t, h, -z - t), (x + t, h + t, z + t), (240, 240, 240)),
+        Box("wall_px", "wall", (x, 0, -z - t), (x + t, h, z + t), (200, 180, 160)),
+        Box("wall_nx", "wall", (-x - t, 0, -z - t), (-x, h, z + t), (200, 180, 161)),
+        Box("wall_pz", "wall", (-x, 0, z), (x, h, z + t), (200, 180, 162)),
+        Box("wall_nz", "wall", (-x, 0, -z - t), (x, h, -z), (200, 180, 163)),
+        Box("pillar", "table", tuple(PILLAR_MIN), tuple(PILLAR_MAX), (150, 60, 20)),
+    ]
+    if with_floor:
+        boxes.insert(0, Box("floor", "floor", (-x - t, -t, -z - t), (x + t, 0, z + t), (90, 90, 90)))
+    return boxes
+
+
+def _box_mesh(box: Box, color: tuple[int, int, int]) -> trimesh.Trimesh:
+    lo, hi = np.array(box.lo), np.array(box.hi)
+    mesh = trimesh.creation.box(extents=hi - lo)
+    mesh.apply_translation((lo + hi) / 2.0)
+    mesh.visual.vertex_colors = np.tile([*color, 255], (len(mesh.vertices), 1)).astype(np.uint8)
+    return mesh
+
+
+def write_box_scene(folder: Path, name: str = "box_room", with_floor: bool = True) -> Path:
+    """Write NAME.glb, NAME.semantic.glb and NAME.semantic.txt (Z-up files); return the basename.
+
+    Instance ids follow the order of :func:`box_room_boxes`, starting at 1.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    boxes = box_room_boxes(with_floor)
+    render, semantic, instances = [], [], []
+    for i, box in enumerate(boxes, start=1):
+        key_linear = (60 + 11 * i, 200 - 7 * i, 90 + 13 * i)
+        render.append(_box_mesh(box, box.rgb))
+        semantic.append(_box_mesh(box, key_linear))
+        key_hex = rgb_to_hex(linear_to_srgb_u8(np.array(key_linear, dtype=np.uint8)))
+        instances.append(SemanticInstance(i, key_hex, box.category, 0))
+    for meshes, suffix in ((render, ".glb"), (semantic, ".semantic.glb")):
+        merged = trimesh.util.concatenate(meshes)
+        merged.vertices = yup_to_zup(merged.vertices)
+        merged.export(folder / f"{name}{suffix}")
+    write_semantic_txt(folder / f"{name}.semantic.txt", instances)
+    (folder / f"{name}.stage_config.json").write_text(
+        json.dumps(
+            {
+                "render_asset": f"{name}.glb",
+                "semantic_asset": f"{name}.semantic.glb",
+                "semantic_descriptor_filename": f"{name}.semantic.txt",
+                "up": [0, 0, 1],
+                "front": [0, 1, 0],
+                "semantic_up": [0, 0, 1],
+                "semantic_front": [0, 1, 0],
+            }
+        )
+    )
+    return folder / name
+
+
+def analytic_box_room_depth(
+    origin: np.ndarray, directions: np.ndarray, with_pillar: bool = True
+) -> np.ndarray:
+    """Ray parameter t of the first hit of rays (N, 3) inside the box room (interior faces and
+    the pillar). With camera-frame z = -1 directions, t is the z-depth."""
+    o = np.asarray(origin, dtype=np.float64)
+    d = directions.astype(np.float64)
+    t_best = np.full(len(d), np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis, lo, hi in ((0, -ROOM_X, ROOM_X), (1, 0.0, CEILING_Y), (2, -ROOM_Z, ROOM_Z)):
+            for plane in (lo, hi):
+                t = (plane - o[axis]) / d[:, axis]
+                t_best = np.where((t > 1e-6) & (t < t_best), t, t_best)
+        if with_pillar:
+            t_near = np.full(len(d), -np.inf)
+            t_far = np.full(len(d), np.inf)
+            for axis in range(3):
+                t1 = (PILLAR_MIN[axis] - o[axis]) / d[:, axis]
+                t2 = (PILLAR_MAX[axis] - o[axis]) / d[:, axis]
+                t_near = np.maximum(t_near, np.minimum(t1, t2))
+                t_far = np.minimum(t_far, np.maximum(t1, t2))
+            hit = (t_near <= t_far) & (t_near > 0)
+            t_best = np.where(hit & (t_near < t_best), t_near, t_best)
+    return t_best
