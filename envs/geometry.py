@@ -9,6 +9,7 @@ Scene files stored Z-up map to the world by ``(x, y, z)_file -> (x, z, -y)_world
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -176,3 +177,69 @@ def world_to_pixel(
         u = p_cam[:, 0] / depth * f + width / 2.0
         v = -p_cam[:, 1] / depth * f + height / 2.0
     return np.stack([u, v], axis=1), depth
+
+
+# --- top-down grids --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A top-down grid on the floor plane.
+
+    Cell ``(row, col)`` covers world x from ``origin_x + col * cell_m`` and world z from
+    ``origin_z + row * cell_m``, each for ``cell_m``.
+    """
+
+    origin_x: float
+    origin_z: float
+    cell_m: float
+    rows: int
+    cols: int
+
+    def world_to_cell_xz(self, x: float, z: float) -> tuple[int, int]:
+        """(row, col) of a world x, z; may lie outside the grid."""
+        return (
+            math.floor((z - self.origin_z) / self.cell_m),
+            math.floor((x - self.origin_x) / self.cell_m),
+        )
+
+    def world_to_cells(self, xz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) int64 arrays of world points given as (N, 2) x, z, clipped to the grid."""
+        cols = np.floor((xz[:, 0] - self.origin_x) / self.cell_m).astype(np.int64)
+        rows = np.floor((xz[:, 1] - self.origin_z) / self.cell_m).astype(np.int64)
+        return np.clip(rows, 0, self.rows - 1), np.clip(cols, 0, self.cols - 1)
+
+    def cell_to_world_xz(self, row: float, col: float) -> tuple[float, float]:
+        """World x, z of a cell's centre (fractional cells allowed)."""
+        return (
+            self.origin_x + (float(col) + 0.5) * self.cell_m,
+            self.origin_z + (float(row) + 0.5) * self.cell_m,
+        )
+
+    def contains(self, row: int, col: int) -> bool:
+        return 0 <= row < self.rows and 0 <= col < self.cols
+
+
+def backproject_world(
+    depth_m: np.ndarray, T_world_camera: np.ndarray, hfov_deg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World coordinates of every pixel of a z-depth image, as three (H, W) float32 arrays.
+
+    A pixel's camera-frame point is ``depth * (x_u, y_v, -1)``, so each world coordinate is
+    ``depth * (R[k,0] x_u + R[k,1] y_v - R[k,2]) + t[k]``: an outer sum per axis, cheaper than
+    a matrix product over all pixels. Pixels with depth 0 land on the camera centre.
+    """
+    h, w = depth_m.shape
+    f = focal_px(w, hfov_deg)
+    x = ((np.arange(w) + 0.5 - w / 2.0) / f).astype(np.float32)
+    y = (-(np.arange(h) + 0.5 - h / 2.0) / f).astype(np.float32)
+    R = np.asarray(T_world_camera[:3, :3], dtype=np.float32)
+    t = np.asarray(T_world_camera[:3, 3], dtype=np.float32)
+    d = depth_m.astype(np.float32, copy=False)
+    out = []
+    for k in range(3):
+        axis = np.add.outer(y * R[k, 1] - R[k, 2], x * R[k, 0])
+        axis *= d
+        axis += t[k]
+        out.append(axis)
+    return out[0], out[1], out[2]

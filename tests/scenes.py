@@ -41,7 +41,9 @@ def box_room_boxes(with_floor: bool = True) -> list[Box]:
         Box("pillar", "table", tuple(PILLAR_MIN), tuple(PILLAR_MAX), (150, 60, 20)),
     ]
     if with_floor:
-        boxes.insert(0, Box("floor", "floor", (-x - t, -t, -z - t), (x + t, 0, z + t), (90, 90, 90)))
+        boxes.insert(
+            0, Box("floor", "floor", (-x - t, -t, -z - t), (x + t, 0, z + t), (90, 90, 90))
+        )
     return boxes
 
 

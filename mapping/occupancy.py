@@ -1,0 +1,269 @@
+"""The 2D top-down occupancy map (unknown / free / occupied) and its frontiers.
+
+Cells are ``cell_m`` squares on the floor plane (world x, z). A frame marks as *occupied* the
+cells under points in the agent's body band (above the floor by more than ``max_climb`` and
+below ``agent_height``), and as *free* the floor the camera's view fan reaches before the first
+obstacle in each image column, so floor too close to be in view of a level camera still counts
+as seen. Frontiers are clusters of free cells next to unknown ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from envs.geometry import GridSpec, backproject_world
+from envs.types import Observations
+
+UNKNOWN = 0
+FREE = 1
+OCCUPIED = 2
+
+
+@dataclass
+class Frontier:
+    """A cluster of free cells bordering unknown space.
+
+    Attributes:
+        centroid: (3,) world point (y = the floor level) of the cluster's mean cell.
+        target: (3,) world point of the cluster cell nearest the centroid, where to go.
+        size_cells: number of frontier cells.
+        size_m: its extent, ``size_cells * cell_m``.
+        reachable: whether free space connects it to the agent.
+        cells: (K, 2) int (row, col) of its cells.
+    """
+
+    centroid: np.ndarray
+    target: np.ndarray
+    size_cells: int
+    size_m: float
+    reachable: bool
+    cells: np.ndarray
+
+
+class OccupancyMap:
+    """A growable 2D grid of unknown / free / occupied cells around the floor level."""
+
+    def __init__(
+        self,
+        cell_m: float = 0.05,
+        floor_y: float = 0.0,
+        agent_height_m: float = 1.5,
+        max_climb_m: float = 0.2,
+        agent_radius_m: float = 0.1,
+        max_range_m: float = 6.0,
+        initial_half_extent_m: float = 8.0,
+    ) -> None:
+        self.cell_m = cell_m
+        self.floor_y = floor_y
+        self.agent_height_m = agent_height_m
+        self.max_climb_m = max_climb_m
+        self.agent_radius_m = agent_radius_m
+        self.max_range_m = max_range_m
+        n = int(round(2 * initial_half_extent_m / cell_m))
+        self.grid = GridSpec(-initial_half_extent_m, -initial_half_extent_m, cell_m, n, n)
+        self.state = np.zeros((n, n), dtype=np.uint8)
+        #: (rows, cols) int32 obstacle hits per cell; a cell turns occupied at 2 hits
+        self.hits = np.zeros((n, n), dtype=np.int32)
+
+    # --- growth ------------------------------------------------------------------------------
+
+    def _ensure(self, xz_min: np.ndarray, xz_max: np.ndarray) -> None:
+        """Grow the grid (by whole blocks) so it covers the given world x/z box."""
+        g = self.grid
+        pad = int(round(4.0 / self.cell_m))
+        row0, col0 = g.world_to_cell_xz(xz_min[0], xz_min[1])
+        row1, col1 = g.world_to_cell_xz(xz_max[0], xz_max[1])
+        add_top = pad if row0 < 0 else 0
+        add_left = pad if col0 < 0 else 0
+        add_bottom = pad if row1 >= g.rows else 0
+        add_right = pad if col1 >= g.cols else 0
+        while row0 + add_top < 0:
+            add_top += pad
+        while col0 + add_left < 0:
+            add_left += pad
+        while row1 >= g.rows + add_bottom:
+            add_bottom += pad
+        while col1 >= g.cols + add_right:
+            add_right += pad
+        if not (add_top or add_left or add_bottom or add_right):
+            return
+        widths = ((add_top, add_bottom), (add_left, add_right))
+        self.state = np.pad(self.state, widths)
+        self.hits = np.pad(self.hits, widths)
+        self.grid = GridSpec(
+            g.origin_x - add_left * self.cell_m,
+            g.origin_z - add_top * self.cell_m,
+            self.cell_m,
+            g.rows + add_top + add_bottom,
+            g.cols + add_left + add_right,
+        )
+
+    # --- updates -----------------------------------------------------------------------------
+
+    def update(self, obs: Observations) -> None:
+        """Fuse one frame's depth (pose and field of view from ``obs``)."""
+        depth = np.asarray(obs.depth, dtype=np.float32)
+        T = np.asarray(obs.T_world_camera, dtype=np.float64)
+        px, py, pz = backproject_world(depth, T, obs.hfov_deg)
+        cam_xz = T[[0, 2], 3]
+        reach = self.max_range_m
+        distance = np.hypot(px - np.float32(cam_xz[0]), pz - np.float32(cam_xz[1]))
+        valid = (depth > 0) & (distance < reach)
+        height = py - np.float32(self.floor_y)
+        obstacle = valid & (height > self.max_climb_m) & (height < self.agent_height_m)
+        floor = valid & (np.abs(height) <= self.max_climb_m)
+        self._ensure(cam_xz - reach, cam_xz + reach)
+        # Per image column: free up to the nearest obstacle, else as far as floor was seen.
+        column_range = np.where(floor, distance, 0.0).max(axis=0)
+        nearest_obstacle = np.where(obstacle, distance, np.inf).min(axis=0)
+        blocked = np.isfinite(nearest_obstacle)
+        column_range[blocked] = nearest_obstacle[blocked] - self.cell_m
+        self._carve_fan(cam_xz, _forward_xz(T), obs.hfov_deg, column_range)
+        if np.any(obstacle):
+            rows, cols = self.grid.world_to_cells(np.stack([px[obstacle], pz[obstacle]], axis=1))
+            counts = np.bincount(rows * self.grid.cols + cols, minlength=self.hits.size)
+            self.hits += counts.reshape(self.hits.shape).astype(np.int32)
+            self.state[self.hits >= 2] = OCCUPIED
+        # The agent stands on free floor.
+        r, c = self.grid.world_to_cell_xz(cam_xz[0], cam_xz[1])
+        if self.state[r, c] == UNKNOWN:
+            self.state[r, c] = FREE
+
+    def _carve_fan(
+        self,
+        cam_xz: np.ndarray,
+        forward_xz: np.ndarray,
+        hfov_deg: float,
+        column_range: np.ndarray,
+    ) -> None:
+        g = self.grid
+        reach = float(column_range.max(initial=0.0))
+        if reach <= 0:
+            return
+        r0, c0 = g.world_to_cell_xz(cam_xz[0] - reach, cam_xz[1] - reach)
+        r1, c1 = g.world_to_cell_xz(cam_xz[0] + reach, cam_xz[1] + reach)
+        r0, c0 = max(r0, 0), max(c0, 0)
+        r1, c1 = min(r1, g.rows - 1), min(c1, g.cols - 1)
+        xs = g.origin_x + (np.arange(c0, c1 + 1) + 0.5) * g.cell_m - cam_xz[0]
+        zs = g.origin_z + (np.arange(r0, r1 + 1) + 0.5) * g.cell_m - cam_xz[1]
+        dx, dz = np.meshgrid(xs, zs)
+        # Camera-frame horizontal coordinates: along the optical axis and to its right.
+        ahead = dx * forward_xz[0] + dz * forward_xz[1]
+        right = dx * -forward_xz[1] + dz * forward_xz[0]
+        width = len(column_range)
+        f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = right / ahead * f + width / 2.0
+        in_view = (ahead > 0) & (u >= 0) & (u < width)
+        col = np.clip(np.nan_to_num(u, nan=0.0).astype(np.int64), 0, width - 1)
+        dist = np.hypot(dx, dz)
+        free = in_view & (dist <= column_range[col])
+        window = self.state[r0 : r1 + 1, c0 : c1 + 1]
+        window[free & (window == UNKNOWN)] = FREE
+
+    # --- queries -----------------------------------------------------------------------------
+
+    @property
+    def seen_area_m2(self) -> float:
+        """Floor area seen as free, in m^2."""
+        return float(np.count_nonzero(self.state == FREE)) * self.cell_m**2
+
+    def traversable(self) -> np.ndarray:
+        """(rows, cols) bool free cells at least the agent's radius from occupied ones."""
+        occupied = self.state == OCCUPIED
+        clearance = ndimage.distance_transform_edt(~occupied) * self.cell_m
+        return (self.state == FREE) & (clearance > self.agent_radius_m)
+
+    def frontiers(self, agent_position: np.ndarray, min_size_m: float = 0.3) -> list[Frontier]:
+        """Clusters of free cells that touch unknown cells, largest first."""
+        free = self.state == FREE
+        unknown = self.state == UNKNOWN
+        touches_unknown = ndimage.binary_dilation(unknown, structure=_CROSS) & free
+        labels, count = ndimage.label(touches_unknown, structure=np.ones((3, 3), bool))
+        if count == 0:
+            return []
+        reachable_cells = self._reachable_from(agent_position)
+        frontiers = []
+        for label, slc in enumerate(ndimage.find_objects(labels), start=1):
+            if slc is None:
+                continue
+            local = np.argwhere(labels[slc] == label)
+            cells = local + [slc[0].start, slc[1].start]
+            if len(cells) * self.cell_m < min_size_m:
+                continue
+            centre = cells.mean(axis=0)
+            nearest = cells[np.argmin(((cells - centre) ** 2).sum(axis=1))]
+            reachable = bool(np.any(reachable_cells[cells[:, 0], cells[:, 1]]))
+            frontiers.append(
+                Frontier(
+                    centroid=self._cell_point(centre[0], centre[1]),
+                    target=self._cell_point(nearest[0], nearest[1]),
+                    size_cells=len(cells),
+                    size_m=len(cells) * self.cell_m,
+                    reachable=reachable,
+                    cells=cells,
+                )
+            )
+        frontiers.sort(key=lambda f: -f.size_cells)
+        return frontiers
+
+    def _reachable_from(self, agent_position: np.ndarray) -> np.ndarray:
+        """Free cells connected to the agent, grown by the agent's radius to reach frontiers."""
+        passable = self.traversable()
+        r, c = self.grid.world_to_cell_xz(float(agent_position[0]), float(agent_position[2]))
+        labels, _ = ndimage.label(passable, structure=np.ones((3, 3), bool))
+        if not self.grid.contains(r, c) or labels[r, c] == 0:
+            # The agent's own cell may sit within the radius band: take the nearest component.
+            if not np.any(passable):
+                return np.zeros_like(passable)
+            _, (ri, ci) = ndimage.distance_transform_edt(~passable, return_indices=True)
+            r, c = ri[r, c], ci[r, c]
+        region = labels == labels[r, c]
+        margin = int(math.ceil(self.agent_radius_m / self.cell_m)) + 1
+        return ndimage.binary_dilation(region, iterations=margin) & (self.state == FREE)
+
+    def _cell_point(self, row: float, col: float) -> np.ndarray:
+        x, z = self.grid.cell_to_world_xz(row, col)
+        return np.array([x, self.floor_y, z])
+
+    def to_state(self) -> dict[str, np.ndarray]:
+        g = self.grid
+        return {
+            "state": self.state.copy(),
+            "hits": self.hits.copy(),
+            "grid": np.array([g.origin_x, g.origin_z, g.cell_m, g.rows, g.cols], dtype=np.float64),
+            "params": np.array(
+                [
+                    self.floor_y,
+                    self.agent_height_m,
+                    self.max_climb_m,
+                    self.agent_radius_m,
+                    self.max_range_m,
+                ]
+            ),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> OccupancyMap:
+        floor_y, height, climb, radius, reach = (float(v) for v in state["params"])
+        ox, oz, cell, rows, cols = (float(v) for v in state["grid"])
+        occupancy = cls(cell, floor_y, height, climb, radius, reach, initial_half_extent_m=cell)
+        occupancy.grid = GridSpec(ox, oz, cell, int(rows), int(cols))
+        occupancy.state = state["state"].astype(np.uint8).copy()
+        occupancy.hits = state["hits"].astype(np.int32).copy()
+        return occupancy
+
+
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def _forward_xz(T_world_camera: np.ndarray) -> np.ndarray:
+    """Unit heading (2,) of the optical axis (-Z) on the floor plane, as (x, z)."""
+    forward = -T_world_camera[:3, 2]
+    v = np.array([forward[0], forward[2]])
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-9 else np.array([0.0, -1.0])
