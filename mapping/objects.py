@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.palette import dominant_color
+from envs.palette import dominant_color, is_emissive
 
 STRUCTURAL = frozenset({"wall", "floor", "ceiling", "unknown", ""})
 
@@ -45,6 +45,7 @@ class ObjectInstance:
         point_count: voxels in the memory that belong to it.
         first_step, last_step: the steps it was first and last seen.
         best_frames: frame ids that saw it largest, largest first.
+        lit_fraction: share of its voxels glowing with a light colour (a lamp or screen on).
     """
 
     object_id: int
@@ -63,6 +64,7 @@ class ObjectInstance:
     first_step: int = -1
     last_step: int = -1
     best_frames: list[int] = field(default_factory=list)
+    lit_fraction: float = 0.0
 
     @property
     def structural(self) -> bool:
@@ -90,6 +92,7 @@ class ObjectInstance:
             "first_step": self.first_step,
             "last_step": self.last_step,
             "best_frames": list(self.best_frames),
+            "lit_fraction": round(self.lit_fraction, 4),
         }
 
     @classmethod
@@ -116,6 +119,7 @@ class ObjectInstance:
             first_step=int(data["first_step"]),
             last_step=int(data["last_step"]),
             best_frames=[int(f) for f in data["best_frames"]],
+            lit_fraction=float(data.get("lit_fraction", 0.0)),
             **arr,
         )
 
@@ -164,6 +168,7 @@ def build_object(
         color_rgb=color_rgb,
         region=region,
         point_count=len(centres),
+        lit_fraction=float(np.average(is_emissive(colors), weights=count)) if len(colors) else 0.0,
     )
 
 

@@ -1,0 +1,252 @@
+"""The episode loop: reset the simulator, explore while building the memory, answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.answerers.base import Answer, Answerer, AnswererConfig, check_question, make_answerer
+from agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevance, Waypoint
+from envs.config import SimConfig
+from envs.errors import AeqaError
+from envs.geometry import quat_from_yaw
+from envs.simulator import Simulator
+from envs.types import STOP, AgentState, Observations
+from mapping.memory import MemoryConfig, SemanticMemory
+from mapping.objects import InstanceLabel
+from mapping.occupancy import FREE
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EpisodeConfig:
+    """Everything one episode needs; presets fill it, ``key=value`` overrides refine it."""
+
+    preset: str = "discrete"
+    seed: int = 0
+    sim: SimConfig = field(default_factory=SimConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
+    answerer: AnswererConfig = field(default_factory=AnswererConfig)
+    #: write every RGB frame as PNG into the episode folder
+    save_frames: bool = False
+    save_memory: bool = True
+    #: navigable points sampled to measure seen-area coverage
+    coverage_samples: int = 2000
+
+
+@dataclass
+class EpisodeSpec:
+    """What to run: a question in a scene, from a start pose (None: the scene's or a seeded one)."""
+
+    question: str
+    scene: str
+    question_id: str = "episode"
+    start: AgentState | None = None
+
+
+@dataclass
+class EpisodeResult:
+    """The outcome of one episode (see DESIGN.md, Evaluation)."""
+
+    question_id: str
+    question: str
+    answer: str
+    confidence: float
+    object_ids: list[int]
+    frame_ids: list[int]
+    stop_reason: str
+    steps: int
+    path_length_m: float
+    coverage: float
+    seen_area_m2: float
+    wall_time_s: dict[str, float]
+    scene: str
+    start_position: list[float]
+    start_rotation: list[float]
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrajectoryStep:
+    step: int
+    action: str
+    position: list[float]
+    rotation: list[float]
+    collided: bool
+
+
+def scene_labels(sim: Simulator) -> dict[int, InstanceLabel]:
+    """Instance labels (category, region name) from the scene's annotations, where the backend
+    exposes them; region names come from generated scenes' ground truth."""
+    scene = getattr(sim, "scene", None)
+    if scene is None:
+        return {}
+    regions = {
+        int(r["region_id"]): str(r["name"]) for r in (scene.ground_truth or {}).get("regions", [])
+    }
+    return {
+        i: InstanceLabel(info.category, regions.get(info.region_id, ""))
+        for i, info in scene.instances.items()
+    }
+
+
+def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int) -> float:
+    """Fraction of navigable points (seeded samples of the start island) seen as free floor."""
+    rng = np.random.default_rng(seed + 7919)
+    occupancy = memory.occupancy
+    points = np.array([sim.sample_navigable_point(rng) for _ in range(samples)])
+    rows, cols = occupancy.grid.world_to_cells(points[:, [0, 2]])
+    inside = (
+        (points[:, 0] >= occupancy.grid.origin_x)
+        & (points[:, 2] >= occupancy.grid.origin_z)
+        & (rows < occupancy.grid.rows - 1)
+        & (cols < occupancy.grid.cols - 1)
+    )
+    seen = inside & (occupancy.state[rows, cols] == FREE)
+    return float(seen.mean()) if samples else 0.0
+
+
+class Episode:
+    """Runs episodes on one simulator with one answering head (both reused across episodes)."""
+
+    def __init__(self, sim: Simulator, config: EpisodeConfig, answerer: Answerer | None = None) -> None:
+        self.sim = sim
+        self.config = config
+        self.answerer = answerer or make_answerer(config.answerer)
+
+    def run(self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None) -> EpisodeResult:
+        cfg = self.config
+        question = check_question(spec.question)
+        times: dict[str, float] = {}
+        t0 = time.perf_counter()
+        obs = self.sim.reset(spec.scene, spec.start, seed=cfg.seed)
+        start_state = obs.state
+        times["reset"] = time.perf_counter() - t0
+        memory = SemanticMemory(cfg.memory, scene_labels(self.sim), floor_y=float(start_state.position[1]))
+        relevance = None
+        if cfg.explorer.score == "question":
+            from agents.answerers.matching import TextEmbedder
+
+            relevance = ObjectRelevance(TextEmbedder(cfg.answerer.embedding_model), cfg.explorer.question_radius_m)
+        explorer = FrontierExplorer(cfg.explorer, relevance)
+        rng = np.random.default_rng(cfg.seed)
+        explorer.reset(question, rng)
+        trajectory: list[TrajectoryStep] = []
+        frames_dir = out_dir / "frames" if (out_dir is not None and cfg.save_frames) else None
+        t1 = time.perf_counter()
+        path_length = 0.0
+        stop_reason = "budget"
+        answer: Answer | None = None
+        step = 0
+        self._observe(memory, obs, step, frames_dir)
+        while step < cfg.explorer.max_steps:
+            action = explorer.act(obs, memory)
+            if action == STOP:
+                stop_reason = explorer.done_reason or "stop"
+                break
+            previous = obs.state.position
+            obs = self._apply(action)
+            step += 1
+            path_length += float(np.linalg.norm((obs.state.position - previous)[[0, 2]]))
+            trajectory.append(
+                TrajectoryStep(
+                    step,
+                    action if isinstance(action, str) else "waypoint",
+                    np.round(obs.state.position, 4).tolist(),
+                    np.round(obs.state.rotation, 6).tolist(),
+                    bool(obs.collided),
+                )
+            )
+            self._observe(memory, obs, step, frames_dir)
+            if progress is not None:
+                progress.update(1)
+            if (
+                cfg.explorer.early_stop_confidence <= 1.0
+                and step % cfg.explorer.early_stop_every == 0
+            ):
+                answer = self.answerer.answer(question, memory)
+                if answer.confidence >= cfg.explorer.early_stop_confidence:
+                    stop_reason = "confident"
+                    break
+                answer = None
+        times["explore"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        if answer is None:
+            answer = self.answerer.answer(question, memory)
+        times["answer"] = time.perf_counter() - t2
+        coverage = coverage_of(self.sim, memory, cfg.coverage_samples, cfg.seed)
+        times["total"] = time.perf_counter() - t0
+        result = EpisodeResult(
+            question_id=spec.question_id,
+            question=question,
+            answer=answer.text,
+            confidence=float(answer.confidence),
+            object_ids=list(answer.object_ids),
+            frame_ids=list(answer.frame_ids),
+            stop_reason=stop_reason,
+            steps=step,
+            path_length_m=round(path_length, 4),
+            coverage=round(coverage, 4),
+            seen_area_m2=round(memory.occupancy.seen_area_m2, 3),
+            wall_time_s={k: round(v, 3) for k, v in times.items()},
+            scene=str(spec.scene),
+            start_position=np.round(start_state.position, 6).tolist(),
+            start_rotation=np.round(start_state.rotation, 6).tolist(),
+        )
+        if out_dir is not None:
+            write_episode(out_dir, result, trajectory, memory if cfg.save_memory else None)
+        return result
+
+    def _apply(self, action: Any) -> Observations:
+        if isinstance(action, Waypoint):
+            return self.sim.teleport(action.position, quat_from_yaw(action.yaw_rad))
+        return self.sim.step(action)
+
+    @staticmethod
+    def _observe(memory: SemanticMemory, obs: Observations, step: int, frames_dir: Path | None) -> None:
+        memory.integrate(obs, step)
+        memory.occupancy.update(obs)
+        if frames_dir is not None:
+            import imageio.v3 as iio
+
+            frames_dir.mkdir(parents=True, exist_ok=True)
+            iio.imwrite(frames_dir / f"{step:04d}.png", np.ascontiguousarray(obs.rgb))
+
+
+def write_episode(
+    out_dir: Path, result: EpisodeResult, trajectory: list[TrajectoryStep], memory: SemanticMemory | None
+) -> None:
+    """The episode folder: ``episode.json``, ``trajectory.json`` and ``memory/``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "episode.json").write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
+    (out_dir / "trajectory.json").write_text(
+        json.dumps([asdict(t) for t in trajectory], indent=None), encoding="utf-8"
+    )
+    if memory is not None:
+        memory.save(out_dir / "memory")
+
+
+def start_state(position: list[float] | None, rotation: list[float] | None) -> AgentState | None:
+    """An :class:`AgentState` from optional lists (rotation ``[w, x, y, z]``, default facing -Z)."""
+    if position is None:
+        if rotation is not None:
+            raise AeqaError("a start rotation needs a start position too (--start-position X Y Z)")
+        return None
+    if len(position) != 3 or not all(math.isfinite(v) for v in position):
+        raise AeqaError(f"start position must be three finite numbers, got {position}")
+    q = np.asarray(rotation if rotation is not None else quat_from_yaw(0.0), dtype=np.float64)
+    if q.shape != (4,) or not math.isclose(float(np.linalg.norm(q)), 1.0, abs_tol=1e-3):
+        raise AeqaError(f"start rotation must be a unit quaternion [w, x, y, z], got {rotation}")
+    return AgentState(np.asarray(position, dtype=np.float64), q)
