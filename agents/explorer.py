@@ -42,8 +42,12 @@ class ExplorerConfig:
     #: question-aware score: weight of the relevance of objects near a frontier
     question_weight: float = 2.0
     question_radius_m: float = 2.5
-    #: steps without progress before the current goal is abandoned
+    #: move attempts without motion before the current goal is abandoned
     stuck_steps: int = 6
+    #: steps without getting closer to the goal before it is abandoned (breaks oscillations)
+    no_progress_steps: int = 30
+    #: planned paths keep this far from obstacles (falling back to the agent's radius)
+    plan_clearance_m: float = 0.2
     #: waypoint mode: geodesic travel per step
     waypoint_max_m: float = 1.0
     #: stop early when the answering head's confidence reaches this (above 1 disables it)
@@ -61,10 +65,6 @@ class Waypoint:
 
 
 Action = str | Waypoint
-
-
-class FrontierScorer(Protocol):
-    def __call__(self, frontier: Frontier, distance_m: float, target: tuple[int, int]) -> float: ...
 
 
 class FrontierExplorer:
@@ -88,6 +88,10 @@ class FrontierExplorer:
         self.blacklist: list[np.ndarray] = []
         self.recent: list[np.ndarray] = []
         self.since_plan = 0
+        self.last_moved = False
+        self.failed_plans = 0
+        self.best_remaining = math.inf
+        self.steps_without_progress = 0
         self.done_reason: str | None = None
 
     # --- choosing ----------------------------------------------------------------------------
@@ -96,24 +100,45 @@ class FrontierExplorer:
         """The next action, or ``stop`` with :attr:`done_reason` set."""
         self.step_count += 1
         position = obs.state.position
-        self.recent = (self.recent + [position.copy()])[-self.config.stuck_steps :]
+        if self.last_moved:
+            # Progress is judged over the steps that tried to move, not over turns in place.
+            self.recent = (self.recent + [position.copy()])[-self.config.stuck_steps :]
         if self.look_around_left > 0:
             self.look_around_left -= 1
             return self._look_around_action(obs)
-        if self._stuck():
+        if self._stuck() or self.steps_without_progress > self.config.no_progress_steps:
             self._abandon_goal(position)
         if self.goal is None or self.since_plan >= self.config.replan_every or self._reached(position):
-            if not self._plan(position, memory):
+            if not self._plan_any(position, memory):
+                if self.failed_plans == 0 and self.config.look_around_turns > 0:
+                    # Nothing reachable from here: look around once more before giving up.
+                    self.failed_plans += 1
+                    self.look_around_left = self.config.look_around_turns - 1
+                    return self._look_around_action(obs)
                 self.done_reason = "explored"
                 return STOP
+            self.failed_plans = 0
         self.since_plan += 1
-        return self._follow(obs)
+        self._track_progress(position)
+        action = self._follow(obs)
+        self.last_moved = action == MOVE_FORWARD or isinstance(action, Waypoint)
+        return action
 
     def _look_around_action(self, obs: Observations) -> Action:
         if self.config.mode == "waypoint":
             turn = 2 * math.pi / max(1, self.config.look_around_turns)
             return Waypoint(obs.state.position, yaw_from_quat(obs.state.rotation) + turn)
         return TURN_LEFT
+
+    def _track_progress(self, position: np.ndarray) -> None:
+        if not self.path:
+            return
+        remaining = _path_length(position, self.path)
+        if remaining < self.best_remaining - 0.05:
+            self.best_remaining = remaining
+            self.steps_without_progress = 0
+        else:
+            self.steps_without_progress += 1
 
     def _stuck(self) -> bool:
         if len(self.recent) < self.config.stuck_steps or self.goal is None:
@@ -124,8 +149,10 @@ class FrontierExplorer:
     def _abandon_goal(self, position: np.ndarray) -> None:
         if self.path:
             self.blacklist.append(self.path[-1].copy())
-        logger.debug("stuck at %s: abandoning goal", np.round(position, 2))
+        logger.debug("no progress at %s: abandoning goal", np.round(position, 2))
         self.goal = None
+        self.best_remaining = math.inf
+        self.steps_without_progress = 0
         self.path = []
         self.recent = []
 
@@ -134,31 +161,62 @@ class FrontierExplorer:
             return True
         return float(np.linalg.norm((self.path[-1] - position)[[0, 2]])) < self.config.goal_tolerance_m
 
-    def _plan(self, position: np.ndarray, memory: SemanticMemory) -> bool:
-        """Pick the best reachable frontier and a path to it; False when none is left."""
+    def _plan_any(self, position: np.ndarray, memory: SemanticMemory) -> bool:
+        """Plan with the safe clearance, then the agent's radius; last, forgive the goals
+        abandoned earlier (the map has grown since) before concluding nothing is left."""
+        if self._plan(position, memory) or self._plan(position, memory, relaxed=True):
+            return True
+        if self.blacklist:
+            self.blacklist = []
+            return self._plan(position, memory, relaxed=True)
+        return False
+
+    def _plan(self, position: np.ndarray, memory: SemanticMemory, relaxed: bool = False) -> bool:
+        """Keep the current frontier while it is still one, else pick the best reachable
+        frontier; plan a path to it. False when none is left.
+
+        Sticking to a goal until it is reached or gone avoids dithering between frontiers of
+        similar scores as the map grows. ``relaxed`` plans with the agent's radius as the
+        clearance instead of the safer ``plan_clearance_m``.
+        """
         self.since_plan = 0
         occupancy = memory.occupancy
         frontiers = occupancy.frontiers(position, self.config.min_frontier_m)
         if not frontiers:
             return False
-        field = DistanceField(occupancy, position)
+        clearance = occupancy.agent_radius_m if relaxed else self.config.plan_clearance_m
+        field = DistanceField(occupancy, position, clearance_m=clearance)
+        if self.goal is not None and self.path and not self._reached(position):
+            goal_point = self.path[-1]
+            still = any(
+                np.min(np.linalg.norm(_cells_xz(occupancy, f.cells) - goal_point[[0, 2]], axis=1))
+                < 0.5
+                for f in frontiers
+            )
+            if still and math.isfinite(field.to_cell(*self.goal)):
+                self.path = field.path_to(*self.goal)[1:]
+                if self.path:
+                    return True
         best: tuple[float, tuple[int, int]] | None = None
         for frontier in frontiers:
             reach = field.nearest_reachable(frontier.cells)
             if reach is None:
                 continue
             row, col, distance = reach
-            target = field._world(row - field.window[0], col - field.window[1])
+            target = field.world_of(row, col)
             if any(np.linalg.norm((target - b)[[0, 2]]) < 0.5 for b in self.blacklist):
                 continue
             if distance < self.config.goal_tolerance_m:
-                # Standing at it already: its unknown side is out of sight, so look there.
+                # Standing at it already and it is still unknown beyond: nothing more to see.
                 continue
             score = self._score(frontier, distance, (row, col), memory)
             if best is None or score > best[0]:
                 best = (score, (row, col))
         if best is None:
             return False
+        if self.goal != best[1]:
+            self.best_remaining = math.inf
+            self.steps_without_progress = 0
         self.goal = best[1]
         self.path = field.path_to(*self.goal)[1:]
         return bool(self.path)
@@ -179,7 +237,7 @@ class FrontierExplorer:
 
     def _follow(self, obs: Observations) -> Action:
         position = obs.state.position
-        while len(self.path) > 1 and np.linalg.norm((self.path[0] - position)[[0, 2]]) < 0.2:
+        while len(self.path) > 1 and np.linalg.norm((self.path[0] - position)[[0, 2]]) < 0.3:
             self.path.pop(0)
         if self.config.mode == "waypoint":
             return self._next_waypoint(position)
@@ -236,3 +294,21 @@ class ObjectRelevance:
             return 0.0
         similarity = self.embedder.similarity([question], sorted(set(near)))  # type: ignore[attr-defined]
         return float(max(0.0, similarity.max()))
+
+
+def _cells_xz(occupancy: object, cells: np.ndarray) -> np.ndarray:
+    """World x, z (K, 2) of map cells (K, 2) given as (row, col)."""
+    grid = occupancy.grid  # type: ignore[attr-defined]
+    return np.stack(
+        [
+            grid.origin_x + (cells[:, 1] + 0.5) * grid.cell_m,
+            grid.origin_z + (cells[:, 0] + 0.5) * grid.cell_m,
+        ],
+        axis=1,
+    )
+
+
+def _path_length(position: np.ndarray, path: list[np.ndarray]) -> float:
+    """Floor-plane length (m) from ``position`` along the remaining waypoints."""
+    points = np.array([position] + list(path))[:, [0, 2]]
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())

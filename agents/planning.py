@@ -22,7 +22,13 @@ class DistanceField:
         distance: (h, w) metres from the agent, ``inf`` where unreachable.
     """
 
-    def __init__(self, occupancy: OccupancyMap, agent_position: np.ndarray, margin_cells: int = 4) -> None:
+    def __init__(
+        self,
+        occupancy: OccupancyMap,
+        agent_position: np.ndarray,
+        margin_cells: int = 4,
+        clearance_m: float | None = None,
+    ) -> None:
         self.occupancy = occupancy
         known = occupancy.state != 0
         rows = np.flatnonzero(known.any(axis=1))
@@ -34,7 +40,7 @@ class DistanceField:
         c0 = max(0, min(int(cols.min(initial=c_agent)), c_agent) - margin_cells)
         c1 = min(g.cols, max(int(cols.max(initial=c_agent)), c_agent) + margin_cells + 1)
         self.window = (r0, c0)
-        passable = occupancy.traversable()[r0:r1, c0:c1]
+        passable = occupancy.traversable(clearance_m)[r0:r1, c0:c1]
         self.passable = passable
         self.start = self._start_cell(passable, r_agent - r0, c_agent - c0)
         self.distance, self.predecessors = self._solve(passable, self.start)
@@ -116,11 +122,12 @@ class DistanceField:
                 break
             cells.append(divmod(node, w))
         cells.reverse()
-        points = [self._world(rr, cc) for rr, cc in cells]
+        points = [self.world_of(rr + self.window[0], cc + self.window[1]) for rr, cc in cells]
         return self._pull_taut(points, cells)
 
-    def _world(self, r: int, c: int) -> np.ndarray:
-        x, z = self.occupancy.grid.cell_to_world_xz(r + self.window[0], c + self.window[1])
+    def world_of(self, row: int, col: int) -> np.ndarray:
+        """World point (3,) on the floor at the centre of a map cell."""
+        x, z = self.occupancy.grid.cell_to_world_xz(row, col)
         return np.array([x, self.occupancy.floor_y, z])
 
     def _line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -172,11 +172,13 @@ class OccupancyMap:
         """Floor area seen as free, in m^2."""
         return float(np.count_nonzero(self.state == FREE)) * self.cell_m**2
 
-    def traversable(self) -> np.ndarray:
-        """(rows, cols) bool free cells at least the agent's radius from occupied ones."""
+    def traversable(self, clearance_m: float | None = None) -> np.ndarray:
+        """(rows, cols) bool free cells farther than ``clearance_m`` (default: the agent's
+        radius) from occupied ones."""
         occupied = self.state == OCCUPIED
         clearance = ndimage.distance_transform_edt(~occupied) * self.cell_m
-        return (self.state == FREE) & (clearance > self.agent_radius_m)
+        margin = self.agent_radius_m if clearance_m is None else clearance_m
+        return (self.state == FREE) & (clearance > margin)
 
     def frontiers(self, agent_position: np.ndarray, min_size_m: float = 0.3) -> list[Frontier]:
         """Clusters of free cells that touch unknown cells, largest first."""

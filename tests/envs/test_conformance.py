@@ -71,7 +71,9 @@ def test_instance_ids_under_known_pixels(box_room: Path, backend: str, renderer_
     obs = down.reset(box_room, START)
     # Pitched 30 degrees down, the optical axis meets the pillar's face x = 0.5 at y = 0.057.
     assert obs.semantic[HEIGHT // 2, WIDTH // 2] == PILLAR_ID
-    assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(2.5 / math.cos(math.radians(30)), abs=0.02)
+    assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(
+        2.5 / math.cos(math.radians(30)), abs=0.02
+    )
     down.close()
 
 

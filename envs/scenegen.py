@@ -1,0 +1,2426 @@
+"""Seeded generator of furnished multi-room apartments, written in HM3D's file layout.
+
+A scene is a basename ``out_dir/NAME`` with five files beside it (see DESIGN.md, "Scene
+format"): ``NAME.glb`` (render mesh, stored Z-up, palette colours as vertex colours),
+``NAME.semantic.glb`` (the same triangles coloured with per-instance key colours),
+``NAME.semantic.txt``, ``NAME.stage_config.json`` and ``NAME.scene.json`` (ground truth in the
+Y-up world frame: rooms, objects with colour / state / size, doorways, a start pose).
+
+Everything random is drawn from generators seeded by the scene's seed, and files are written
+without timestamps, with sorted JSON keys and rounded floats, so the same seed gives
+byte-identical files.
+
+Frames and units: all geometry is built in the Y-up world frame (metres, floor top at y = 0);
+the glbs store ``geometry.yup_to_zup`` of it. The floor plan lives in the world x-z plane.
+Rooms are axis-aligned rectangles whose boundaries are wall centre lines; walls are 0.1 m thick,
+so a room's free interior is its rectangle shrunk by 0.05 m on every side.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from envs.errors import AeqaError
+from envs.geometry import quat_from_yaw, yup_to_zup
+from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
+
+logger = logging.getLogger(__name__)
+
+SCENE_FORMAT = "aeqa-scene/1"
+GENERATOR_VERSION = 1
+MIN_ROOMS, MAX_ROOMS = 3, 7
+
+WALL_THICKNESS_M = 0.1
+HALF_WALL_M = WALL_THICKNESS_M / 2.0
+SLAB_THICKNESS_M = 0.1  # floor and ceiling boxes
+DOOR_HEIGHT_M = 2.1
+DOOR_LEAF_HEIGHT_M = 2.05
+ROOM_SIDE_M = (2.5, 5.0)
+MAX_APARTMENT_SIDE_M = 20.0
+PLAN_GRID_M = 0.1  # floor-plan coordinates are multiples of this
+DOORWAY_WIDTH_M = (0.9, 1.1)
+DOORWAY_CORNER_MARGIN_M = 0.35  # wall centre line to opening: 0.05 wall + 0.3 clearance
+MIN_DOORWAY_WALL_M = DOORWAY_WIDTH_M[0] + 2 * DOORWAY_CORNER_MARGIN_M
+WALL_GAP_M = 0.05  # free objects keep at least this far from wall faces
+PATH_CLEARANCE_M = 0.33  # half of a >= 0.6 m clear path, plus grid slack
+NAV_GRID_M = 0.05
+DOORWAY_KEEPOUT_DEPTH_M = 0.7
+START_CLEARANCE_M = 0.4
+#: Half size of the square kept free around a room's centre (the start pose's room needs more).
+HUB_HALF_M = {
+    "living room": 0.45,
+    "hallway": 0.45,
+    "office": 0.35,
+    "bathroom": 0.3,
+}
+START_ROOM_TYPES = ("living room", "hallway")
+#: Rooms one should not have to walk through: doorways make them dead ends where possible.
+PRIVATE_ROOM_TYPES = ("bedroom", "bathroom", "office")
+
+#: Named colours; an object's render colour is exactly its entry's sRGB bytes.
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (200, 30, 35),
+    "green": (50, 140, 60),
+    "blue": (40, 90, 190),
+    "yellow": (235, 200, 50),
+    "white": (240, 240, 235),
+    "black": (30, 30, 30),
+    "gray": (128, 128, 128),
+    "brown": (115, 75, 45),
+    "orange": (235, 130, 40),
+    "pink": (235, 150, 180),
+    "purple": (120, 65, 160),
+    "beige": (220, 200, 160),
+    "teal": (30, 130, 130),
+}
+WALL_COLORS = ("white", "beige", "gray")
+FLOOR_COLORS = ("brown", "beige", "gray")
+CEILING_COLOR = "white"
+
+
+# --- geometry records ------------------------------------------------------------------------
+
+_CORNER_SIGNS = np.array(list(itertools.product((-1.0, 1.0), repeat=3)))
+
+
+@dataclass(frozen=True, eq=False)
+class Box:
+    """A solid box.
+
+    Attributes:
+        center: (3,) float64 centre, metres.
+        half_extents: (3,) float64 half sizes along the box's own axes, metres.
+        rotation: (3, 3) float64 box axes -> frame. Placed boxes are in the Y-up world frame;
+            object parts are in their object's frame (origin at the footprint centre on the
+            surface it stands on, +Y up, front towards +Z).
+    """
+
+    center: np.ndarray
+    half_extents: np.ndarray
+    rotation: np.ndarray
+
+    def corners(self) -> np.ndarray:
+        """(8, 3) corner points in the box's frame."""
+        return self.center + (_CORNER_SIGNS * self.half_extents) @ self.rotation.T
+
+    def aabb(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned bounds as ((3,) min, (3,) max)."""
+        corners = self.corners()
+        return corners.min(axis=0), corners.max(axis=0)
+
+    def transformed(self, R: np.ndarray, t: np.ndarray) -> Box:
+        """The box moved by the rigid transform ``p -> R @ p + t``."""
+        return Box(R @ self.center + t, self.half_extents, R @ self.rotation)
+
+
+def _aabox(lo: Sequence[float], hi: Sequence[float]) -> Box:
+    """Axis-aligned box between corners ``lo`` (3,) and ``hi`` (3,)."""
+    lo_a = np.asarray(lo, dtype=np.float64)
+    hi_a = np.asarray(hi, dtype=np.float64)
+    return Box((lo_a + hi_a) / 2.0, (hi_a - lo_a) / 2.0, np.eye(3))
+
+
+def _parts_aabb(boxes: Sequence[Box]) -> tuple[np.ndarray, np.ndarray]:
+    bounds = [b.aabb() for b in boxes]
+    return np.min([b[0] for b in bounds], axis=0), np.max([b[1] for b in bounds], axis=0)
+
+
+@dataclass(frozen=True)
+class Rect:
+    """Axis-aligned rectangle on the floor plane: world x in [x0, x1], z in [z0, z1], metres."""
+
+    x0: float
+    z0: float
+    x1: float
+    z1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def depth(self) -> float:
+        return self.z1 - self.z0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2.0, (self.z0 + self.z1) / 2.0
+
+    @property
+    def area(self) -> float:
+        return self.width * self.depth
+
+    def overlaps(self, other: Rect, eps: float = 1e-6) -> bool:
+        """True if the interiors intersect (touching edges do not count)."""
+        return (
+            self.x0 < other.x1 - eps
+            and other.x0 < self.x1 - eps
+            and self.z0 < other.z1 - eps
+            and other.z0 < self.z1 - eps
+        )
+
+    def contains(self, other: Rect, eps: float = 1e-6) -> bool:
+        return (
+            other.x0 >= self.x0 - eps
+            and other.x1 <= self.x1 + eps
+            and other.z0 >= self.z0 - eps
+            and other.z1 <= self.z1 + eps
+        )
+
+    def shrunk(self, margin: float) -> Rect:
+        return Rect(self.x0 + margin, self.z0 + margin, self.x1 - margin, self.z1 - margin)
+
+    def shifted(self, dx: float, dz: float) -> Rect:
+        return Rect(self.x0 + dx, self.z0 + dz, self.x1 + dx, self.z1 + dz)
+
+    def distance_to_point(self, x: float, z: float) -> float:
+        dx = max(self.x0 - x, 0.0, x - self.x1)
+        dz = max(self.z0 - z, 0.0, z - self.z1)
+        return math.hypot(dx, dz)
+
+    @staticmethod
+    def union(rects: Sequence[Rect]) -> Rect:
+        return Rect(
+            min(r.x0 for r in rects),
+            min(r.z0 for r in rects),
+            max(r.x1 for r in rects),
+            max(r.z1 for r in rects),
+        )
+
+
+def _yaw_matrix(quarter_turns: int) -> np.ndarray:
+    """Exact rotation (3, 3) about +Y by ``quarter_turns`` * 90 degrees (counter-clockwise
+    seen from above), mapping an object's front +Z to +Z, +X, -Z, -X for 0, 1, 2, 3."""
+    c, s = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))[quarter_turns % 4]
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rotation_x(angle_rad: float) -> np.ndarray:
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _snap(value: float, step: float = PLAN_GRID_M) -> float:
+    return round(round(value / step) * step, 6)
+
+
+def _draw_cm(rng: np.random.Generator, lo: float, hi: float, end_bias: float = 0.0) -> float | None:
+    """A random whole number of centimetres in [lo, hi] (metres), or None if none lies there.
+
+    With probability ``end_bias`` the lowest or highest such value is taken (a corner spot).
+    """
+    lo_cm = math.ceil(round(lo * 100.0, 6))
+    hi_cm = math.floor(round(hi * 100.0, 6))
+    if hi_cm < lo_cm:
+        return None
+    if end_bias > 0.0 and rng.random() < end_bias:
+        return (lo_cm if rng.random() < 0.5 else hi_cm) / 100.0
+    return int(rng.integers(lo_cm, hi_cm + 1)) / 100.0
+
+
+# --- object catalogue ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An object's boxes in its own frame, and the surface other objects may rest on.
+
+    Attributes:
+        parts: boxes in the object frame.
+        surface: rectangle (object-frame x / z) of the top surface, or None.
+        surface_y: height (object frame, metres) of that surface, or None.
+    """
+
+    parts: list[Box]
+    surface: Rect | None = None
+    surface_y: float | None = None
+
+
+Builder = Callable[[float, float, float, "str | None"], Shape]
+
+
+@dataclass(frozen=True)
+class Category:
+    """How to make one kind of object.
+
+    Attributes:
+        name: the category written to ``semantic.txt`` and ``scene.json``.
+        typical_m: typical (width x, height y, depth z) in the object frame, metres.
+        scale_axes: which sizes vary with the drawn scale: any of "w", "h", "d".
+        scale_range: range of the drawn scale; below 0.9 is "small", above 1.1 "large".
+        colors: palette names the object may take.
+        material: what it is made of, or None.
+        build: (w, h, d, state) -> Shape.
+        states: the states drawn from, or empty for objects without a state.
+    """
+
+    name: str
+    typical_m: tuple[float, float, float]
+    scale_axes: str
+    scale_range: tuple[float, float]
+    colors: tuple[str, ...]
+    material: str | None
+    build: Builder
+    states: tuple[str, ...] = ()
+
+
+def _build_slab(w: float, h: float, d: float, state: str | None) -> Shape:
+    return Shape([_aabox((-w / 2, 0.0, -d / 2), (w / 2, h, d / 2))])
+
+
+def _build_table(w: float, h: float, d: float, state: str | None) -> Shape:
+    top, leg, inset = 0.04, 0.05, 0.03
+    parts = [_aabox((-w / 2, h - top, -d / 2), (w / 2, h, d / 2))]
+    for sx, sz in itertools.product((-1.0, 1.0), repeat=2):
+        cx = sx * (w / 2 - inset - leg / 2)
+        cz = sz * (d / 2 - inset - leg / 2)
+        parts.append(
+            _aabox((cx - leg / 2, 0.0, cz - leg / 2), (cx + leg / 2, h - top, cz + leg / 2))
+        )
+    return Shape(parts, Rect(-w / 2, -d / 2, w / 2, d / 2), h)
+
+
+def _build_desk(w: float, h: float, d: float, state: str | None) -> Shape:
+    top, panel = 0.03, 0.03
+    parts = [
+        _aabox((-w / 2, h - top, -d / 2), (w / 2, h, d / 2)),
+        _aabox((-w / 2, 0.0, -d / 2), (-w / 2 + panel, h - top, d / 2)),
+        _aabox((w / 2 - panel, 0.0, -d / 2), (w / 2, h - top, d / 2)),
+        _aabox((-w / 2 + panel, 0.3, -d / 2), (w / 2 - panel, h - top, -d / 2 + 0.02)),
+    ]
+    return Shape(parts, Rect(-w / 2, -d / 2, w / 2, d / 2), h)
+
+
+def _build_chair(w: float, h: float, d: float, state: str | None) -> Shape:
+    seat_y, seat_t, leg = 0.5 * h, 0.04, 0.04
+    parts = [
+        _aabox((-w / 2, seat_y - seat_t, -d / 2), (w / 2, seat_y, d / 2)),
+        _aabox((-w / 2, seat_y, -d / 2), (w / 2, h, -d / 2 + 0.05)),
+    ]
+    for sx, sz in itertools.product((-1.0, 1.0), repeat=2):
+        cx, cz = sx * (w / 2 - leg / 2), sz * (d / 2 - leg / 2)
+        parts.append(
+            _aabox((cx - leg / 2, 0.0, cz - leg / 2), (cx + leg / 2, seat_y - seat_t, cz + leg / 2))
+        )
+    return Shape(parts)
+
+
+def _build_sofa(w: float, h: float, d: float, state: str | None) -> Shape:
+    arm, back, seat_y, arm_y = 0.16, 0.2, 0.42, 0.62
+    parts = [
+        _aabox((-w / 2 + arm, 0.0, -d / 2 + back), (w / 2 - arm, seat_y, d / 2)),
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h, -d / 2 + back)),
+        _aabox((-w / 2, 0.0, -d / 2 + back), (-w / 2 + arm, arm_y, d / 2)),
+        _aabox((w / 2 - arm, 0.0, -d / 2 + back), (w / 2, arm_y, d / 2)),
+    ]
+    return Shape(parts, Rect(-w / 2 + arm, -d / 2 + back, w / 2 - arm, d / 2), seat_y)
+
+
+def _build_bed(w: float, h: float, d: float, state: str | None) -> Shape:
+    head, base_y, top_y = 0.06, 0.3, 0.52
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h, -d / 2 + head)),
+        _aabox((-w / 2, 0.0, -d / 2 + head), (w / 2, base_y, d / 2)),
+        _aabox((-w / 2 + 0.02, base_y, -d / 2 + head), (w / 2 - 0.02, top_y, d / 2 - 0.02)),
+    ]
+    return Shape(parts, Rect(-w / 2 + 0.02, -d / 2 + head, w / 2 - 0.02, d / 2 - 0.02), top_y)
+
+
+def _handle(x: float, y: float, z_front: float, vertical: bool) -> Box:
+    """A small handle bar on a front face at ``z_front - 0.03 .. z_front``."""
+    hx, hy = (0.01, 0.15) if vertical else (0.08, 0.01)
+    return _aabox((x - hx, y - hy, z_front - 0.03), (x + hx, y + hy, z_front))
+
+
+def _build_cabinet(
+    w: float, h: float, d: float, state: str | None, handles: int = 0, vertical: bool = False
+) -> Shape:
+    """A body with a top slab and ``handles`` handle bars on its front; the top is a surface."""
+    body_front = d / 2 - 0.03
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h - 0.03, body_front)),
+        _aabox((-w / 2, h - 0.03, -d / 2), (w / 2, h, d / 2)),
+    ]
+    for i in range(handles):
+        x = (i - (handles - 1) / 2.0) * min(0.12, w / 3)
+        y = 0.5 * h if vertical else h - 0.15
+        parts.append(_handle(x, y, d / 2, vertical))
+    return Shape(parts, Rect(-w / 2, -d / 2, w / 2, d / 2), h)
+
+
+def _build_counter(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_cabinet(w, h, d, state, handles=2)
+
+
+def _build_nightstand(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_cabinet(w, h, d, state, handles=1)
+
+
+def _build_wardrobe(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_cabinet(w, h, d, state, handles=2, vertical=True)
+
+
+def _build_plain_cabinet(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_cabinet(w, h, d, state, handles=0)
+
+
+def _build_appliance(w: float, h: float, d: float, state: str | None, vertical: bool) -> Shape:
+    """Fridge, oven, microwave: a closed body with one handle; nothing rests on it."""
+    body_front = d / 2 - 0.03
+    parts = [_aabox((-w / 2, 0.0, -d / 2), (w / 2, h, body_front))]
+    if vertical:
+        parts.append(_handle(w / 2 - 0.08, 0.6 * h, d / 2, vertical=True))
+    else:
+        parts.append(_handle(0.0, h - 0.1, d / 2, vertical=False))
+    return Shape(parts)
+
+
+def _build_fridge(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_appliance(w, h, d, state, vertical=True)
+
+
+def _build_oven(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_appliance(w, h, d, state, vertical=False)
+
+
+def _build_microwave(w: float, h: float, d: float, state: str | None) -> Shape:
+    body_front = d / 2 - 0.02
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h, body_front)),
+        _aabox((w / 2 - 0.06, 0.05, body_front), (w / 2 - 0.04, h - 0.05, d / 2)),
+    ]
+    return Shape(parts)
+
+
+def _build_sink(w: float, h: float, d: float, state: str | None) -> Shape:
+    """A sink cabinet with a worktop and a tap at the back; ``h`` includes the tap."""
+    counter_y = h - 0.25
+    parts = _build_cabinet(w, counter_y, d, state, handles=2).parts
+    back = -d / 2 + 0.04
+    parts += [
+        _aabox((-0.02, counter_y, back), (0.02, h, back + 0.04)),
+        _aabox((-0.02, h - 0.04, back + 0.04), (0.02, h, back + 0.16)),
+    ]
+    return Shape(parts)
+
+
+def _build_toilet(w: float, h: float, d: float, state: str | None) -> Shape:
+    tank, seat_y = 0.18, 0.42
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h, -d / 2 + tank)),
+        _aabox((-w / 2 + 0.03, 0.0, -d / 2 + tank), (w / 2 - 0.03, seat_y - 0.04, d / 2)),
+        _aabox((-w / 2 + 0.02, seat_y - 0.04, -d / 2 + tank), (w / 2 - 0.02, seat_y, d / 2)),
+    ]
+    return Shape(parts)
+
+
+def _build_bathtub(w: float, h: float, d: float, state: str | None) -> Shape:
+    t, bottom = 0.07, 0.08
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, bottom, d / 2)),
+        _aabox((-w / 2, bottom, -d / 2), (w / 2, h, -d / 2 + t)),
+        _aabox((-w / 2, bottom, d / 2 - t), (w / 2, h, d / 2)),
+        _aabox((-w / 2, bottom, -d / 2 + t), (-w / 2 + t, h, d / 2 - t)),
+        _aabox((w / 2 - t, bottom, -d / 2 + t), (w / 2, h, d / 2 - t)),
+    ]
+    return Shape(parts)
+
+
+def _build_shelves(w: float, h: float, d: float, state: str | None, back: bool) -> Shape:
+    t = 0.02
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (-w / 2 + t, h, d / 2)),
+        _aabox((w / 2 - t, 0.0, -d / 2), (w / 2, h, d / 2)),
+    ]
+    z0 = -d / 2
+    if back:
+        parts.append(_aabox((-w / 2 + t, 0.0, -d / 2), (w / 2 - t, h, -d / 2 + t)))
+        z0 += t
+    levels = max(3, round(h / 0.38) + 1)
+    for i in range(levels):
+        y = i * (h - t) / (levels - 1)
+        parts.append(_aabox((-w / 2 + t, y, z0), (w / 2 - t, y + t, d / 2)))
+    return Shape(parts)
+
+
+def _build_bookshelf(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_shelves(w, h, d, state, back=True)
+
+
+def _build_shoe_rack(w: float, h: float, d: float, state: str | None) -> Shape:
+    return _build_shelves(w, h, d, state, back=False)
+
+
+def _build_lamp(w: float, h: float, d: float, state: str | None) -> Shape:
+    base, pole = 0.3 * w, 0.015
+    parts = [
+        _aabox((-base, 0.0, -base), (base, 0.03, base)),
+        _aabox((-pole, 0.03, -pole), (pole, 0.7 * h, pole)),
+        _aabox((-w / 2, 0.62 * h, -d / 2), (w / 2, h, d / 2)),
+    ]
+    return Shape(parts)
+
+
+def _build_plant(w: float, h: float, d: float, state: str | None) -> Shape:
+    parts = [
+        _aabox((-0.35 * w, 0.0, -0.35 * d), (0.35 * w, 0.35 * h, 0.35 * d)),
+        _aabox((-w / 2, 0.35 * h, -d / 2), (w / 2, h, d / 2)),
+    ]
+    return Shape(parts)
+
+
+def _build_mug(w: float, h: float, d: float, state: str | None) -> Shape:
+    handle = 0.025
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2 - handle, h, d / 2)),
+        _aabox((w / 2 - handle, 0.25 * h, -0.01), (w / 2, 0.75 * h, 0.01)),
+    ]
+    return Shape(parts)
+
+
+def _build_tv(w: float, h: float, d: float, state: str | None) -> Shape:
+    """A screen on a foot, standing on furniture."""
+    parts = [
+        _aabox((-0.2 * w, 0.0, -d / 2), (0.2 * w, 0.03, d / 2)),
+        _aabox((-0.03, 0.03, -0.02), (0.03, 0.12, 0.02)),
+        _aabox((-w / 2, 0.12, -0.03), (w / 2, h, 0.03)),
+    ]
+    return Shape(parts)
+
+
+def _build_laptop(w: float, h: float, d: float, state: str | None) -> Shape:
+    """Closed: one flat box. Open: a base and a screen tilted 15 degrees back from vertical."""
+    if state == "closed":
+        return Shape([_aabox((-w / 2, 0.0, -d / 2), (w / 2, 0.03, d / 2))])
+    base_t, screen_t, screen_h = 0.015, 0.008, 0.92 * d
+    tilt = _rotation_x(math.radians(-15.0))
+    hinge = np.array([0.0, base_t, -d / 2])
+    screen = Box(
+        hinge + tilt @ np.array([0.0, screen_h / 2, screen_t / 2]),
+        np.array([w / 2, screen_h / 2, screen_t / 2]),
+        tilt,
+    )
+    return Shape([_aabox((-w / 2, 0.0, -d / 2), (w / 2, base_t, d / 2)), screen])
+
+
+def _build_window(w: float, h: float, d: float, state: str | None) -> Shape:
+    """A frame with a mullion and a pane near the wall; ``d`` is the depth off the wall."""
+    f, m = 0.05, 0.015
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (-w / 2 + f, h, d / 2)),
+        _aabox((w / 2 - f, 0.0, -d / 2), (w / 2, h, d / 2)),
+        _aabox((-w / 2 + f, 0.0, -d / 2), (w / 2 - f, f, d / 2)),
+        _aabox((-w / 2 + f, h - f, -d / 2), (w / 2 - f, h, d / 2)),
+        _aabox((-m, f, -d / 2), (m, h - f, d / 2)),
+        _aabox((-w / 2 + f, f, -d / 2), (w / 2 - f, h - f, -d / 2 + 0.01)),
+    ]
+    return Shape(parts)
+
+
+def _build_door(w: float, h: float, d: float, state: str | None) -> Shape:
+    """A leaf flat against the wall (back at -d/2) with a handle in front."""
+    leaf = 0.04
+    parts = [
+        _aabox((-w / 2, 0.0, -d / 2), (w / 2, h, -d / 2 + leaf)),
+        _aabox((w / 2 - 0.16, 0.98, -d / 2 + leaf), (w / 2 - 0.04, 1.02, d / 2)),
+    ]
+    return Shape(parts)
+
+
+def _build_towel(w: float, h: float, d: float, state: str | None) -> Shape:
+    parts = [
+        _aabox((-w / 2, h - 0.03, -d / 2), (w / 2, h, d / 2)),
+        _aabox((-w / 2 + 0.04, 0.0, -d / 2), (w / 2 - 0.04, h - 0.03, -d / 2 + 0.02)),
+    ]
+    return Shape(parts)
+
+
+_BRIGHT = ("red", "blue", "yellow", "green", "orange", "purple", "pink", "teal")
+_WOODS = ("brown", "white", "black", "beige")
+_DARK_WOODS = ("brown", "white", "black")
+_FABRICS = ("gray", "blue", "beige", "brown", "green", "red", "black", "teal", "purple")
+_APPLIANCES = ("white", "gray", "black")
+_ON_OFF = ("on", "off")
+
+#: Catalogue keys -> how to make them. Several keys may share a category name ("sink").
+# fmt: off
+CATALOGUE: dict[str, Category] = {
+    "fridge": Category("fridge", (0.7, 1.8, 0.7), "wh", (0.85, 1.15), _APPLIANCES,
+                       "metal", _build_fridge, ("closed",)),
+    "oven": Category("oven", (0.6, 0.85, 0.6), "w", (0.9, 1.15), _APPLIANCES,
+                     "metal", _build_oven, ("closed",)),
+    "microwave": Category("microwave", (0.5, 0.3, 0.38), "whd", (0.85, 1.15), _APPLIANCES,
+                          "metal", _build_microwave, ("closed",)),
+    "counter": Category("counter", (1.2, 0.9, 0.6), "w", (0.8, 1.3),
+                        ("white", "gray", "beige", "brown", "black"), "wood", _build_counter),
+    "kitchen sink": Category("sink", (0.8, 1.15, 0.6), "w", (0.85, 1.15),
+                             ("white", "gray", "beige"), "metal", _build_sink),
+    "bathroom sink": Category("sink", (0.6, 1.1, 0.45), "wd", (0.85, 1.15),
+                              ("white", "beige"), "ceramic", _build_sink),
+    "table": Category("table", (1.2, 0.75, 0.8), "wd", (0.8, 1.2), _WOODS,
+                      "wood", _build_table),
+    "coffee table": Category("coffee table", (1.0, 0.45, 0.55), "wd", (0.8, 1.2), _WOODS,
+                             "wood", _build_table),
+    "chair": Category("chair", (0.45, 0.9, 0.5), "whd", (0.9, 1.1),
+                      ("brown", "black", "white", "red", "blue", "green", "gray"),
+                      "wood", _build_chair),
+    "mug": Category("mug", (0.11, 0.1, 0.08), "whd", (0.8, 1.25), (*_BRIGHT, "white", "black"),
+                    "ceramic", _build_mug),
+    "plant": Category("plant", (0.45, 0.9, 0.45), "whd", (0.7, 1.4), ("green",),
+                      None, _build_plant),
+    "sofa": Category("sofa", (2.0, 0.85, 0.9), "w", (0.8, 1.2), _FABRICS,
+                     "fabric", _build_sofa),
+    "armchair": Category("armchair", (0.85, 0.85, 0.85), "w", (0.9, 1.15), _FABRICS,
+                         "fabric", _build_sofa),
+    "pillow": Category("pillow", (0.45, 0.15, 0.45), "wd", (0.85, 1.25), (*_BRIGHT, "white"),
+                       "fabric", _build_slab),
+    "tv stand": Category("tv stand", (1.4, 0.5, 0.4), "w", (0.8, 1.2), _DARK_WOODS,
+                         "wood", _build_plain_cabinet),
+    "tv": Category("tv", (1.0, 0.7, 0.22), "wh", (0.8, 1.2), ("black",),
+                   "plastic", _build_tv, _ON_OFF),
+    "wall tv": Category("tv", (1.1, 0.65, 0.04), "wh", (0.8, 1.2), ("black",),
+                        "plastic", _build_slab, _ON_OFF),
+    "floor lamp": Category("floor lamp", (0.4, 1.6, 0.4), "whd", (0.85, 1.15),
+                           ("white", "black", "yellow", "beige", "orange"),
+                           "metal", _build_lamp, _ON_OFF),
+    "lamp": Category("lamp", (0.25, 0.45, 0.25), "whd", (0.85, 1.2),
+                     ("white", "black", "yellow", "beige", "orange", "blue"),
+                     "metal", _build_lamp, _ON_OFF),
+    "rug": Category("rug", (2.0, 0.01, 1.4), "wd", (0.7, 1.2),
+                    ("red", "blue", "beige", "gray", "green", "purple", "orange", "pink", "teal"),
+                    "fabric", _build_slab),
+    "bookshelf": Category("bookshelf", (0.8, 1.8, 0.3), "wh", (0.8, 1.2), _DARK_WOODS,
+                          "wood", _build_bookshelf),
+    "picture": Category("picture", (0.6, 0.45, 0.03), "wh", (0.7, 1.4), _BRIGHT,
+                        None, _build_slab),
+    "bed": Category("bed", (1.5, 1.0, 2.05), "w", (0.65, 1.2),
+                    ("white", "gray", "blue", "beige", "brown", "pink", "purple"),
+                    "fabric", _build_bed),
+    "nightstand": Category("nightstand", (0.45, 0.55, 0.4), "whd", (0.85, 1.15), _DARK_WOODS,
+                           "wood", _build_nightstand),
+    "wardrobe": Category("wardrobe", (1.0, 2.0, 0.6), "wh", (0.8, 1.2),
+                         ("brown", "white", "gray", "beige"), "wood", _build_wardrobe),
+    "cabinet": Category("cabinet", (0.8, 0.9, 0.4), "wh", (0.8, 1.2),
+                        ("brown", "white", "gray", "beige"), "wood", _build_counter),
+    "toilet": Category("toilet", (0.42, 0.8, 0.7), "whd", (0.9, 1.1), ("white",),
+                       "ceramic", _build_toilet),
+    "bathtub": Category("bathtub", (1.6, 0.55, 0.75), "w", (0.9, 1.1), ("white",),
+                        "ceramic", _build_bathtub),
+    "towel": Category("towel", (0.5, 0.7, 0.03), "wh", (0.8, 1.2),
+                      ("white", "blue", "pink", "yellow", "green", "gray"),
+                      "fabric", _build_towel),
+    "mirror": Category("mirror", (0.6, 0.8, 0.02), "wh", (0.8, 1.2), ("gray",),
+                       "glass", _build_slab),
+    "desk": Category("desk", (1.2, 0.75, 0.6), "w", (0.85, 1.2), _DARK_WOODS,
+                     "wood", _build_desk),
+    "laptop": Category("laptop", (0.33, 0.22, 0.23), "wd", (0.9, 1.15), _APPLIANCES,
+                       "metal", _build_laptop, ("open", "closed")),
+    "shoe rack": Category("shoe rack", (0.8, 0.5, 0.3), "wh", (0.8, 1.2), _DARK_WOODS,
+                          "wood", _build_shoe_rack),
+    "window": Category("window", (1.2, 1.1, 0.04), "w", (0.7, 1.25),
+                       ("white", "black", "brown"), "glass", _build_window),
+    "door": Category("door", (0.9, DOOR_LEAF_HEIGHT_M, 0.08), "w", (1.0, 1.0),
+                     ("brown", "white", "gray"), "wood", _build_door),
+}
+# fmt: on
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """A sized, coloured object before it is placed.
+
+    Attributes:
+        dims_m: (width x, height y, depth z) of its bounding box in its own frame, metres.
+        shape: parts centred on the footprint (x, z) with the lowest point at y = 0.
+    """
+
+    key: str
+    category: str
+    color_name: str
+    size_label: str
+    material: str | None
+    state: str | None
+    dims_m: tuple[float, float, float]
+    shape: Shape
+
+    def footprint(self, x: float, z: float, quarter_turns: int) -> Rect:
+        """World footprint when its frame origin sits at (x, z) turned by ``quarter_turns``."""
+        w, _, d = self.dims_m
+        hx, hz = (w / 2, d / 2) if quarter_turns % 2 == 0 else (d / 2, w / 2)
+        return Rect(x - hx, z - hz, x + hx, z + hz)
+
+
+def _size_label(scale: float) -> str:
+    if scale < 0.9:
+        return "small"
+    return "large" if scale > 1.1 else "medium"
+
+
+def _recentred(shape: Shape) -> tuple[Shape, tuple[float, float, float]]:
+    """Shift a shape so its bounding box is centred in x / z with its bottom at y = 0."""
+    lo, hi = _parts_aabb(shape.parts)
+    offset = -np.array([(lo[0] + hi[0]) / 2.0, lo[1], (lo[2] + hi[2]) / 2.0])
+    parts = [b.transformed(np.eye(3), offset) for b in shape.parts]
+    surface = shape.surface.shifted(offset[0], offset[2]) if shape.surface is not None else None
+    surface_y = shape.surface_y + offset[1] if shape.surface_y is not None else None
+    dims = hi - lo
+    return Shape(parts, surface, surface_y), (float(dims[0]), float(dims[1]), float(dims[2]))
+
+
+def make_spec(
+    rng: np.random.Generator,
+    key: str,
+    scale_range: tuple[float, float] | None = None,
+    color_name: str | None = None,
+    state: str | None = None,
+    size_m: tuple[float, float, float] | None = None,
+) -> ObjectSpec:
+    """Draw an object of catalogue entry ``key``: its scale, colour and state.
+
+    ``size_m`` (width, height, depth) overrides the drawn size; its label then compares it
+    with the category's typical size.
+    """
+    category = CATALOGUE[key]
+    typical = np.array(category.typical_m)
+    axes = np.array([axis in category.scale_axes for axis in "whd"])
+    if size_m is None:
+        scale = float(rng.uniform(*(scale_range or category.scale_range)))
+        size = np.round(np.where(axes, typical * scale, typical), 2)
+    else:
+        size = np.asarray(size_m, dtype=np.float64)
+        scale = float(np.mean(size[axes] / typical[axes]))
+    color = color_name or str(rng.choice(category.colors))
+    if state is None and category.states:
+        state = str(rng.choice(category.states))
+    shape = category.build(float(size[0]), float(size[1]), float(size[2]), state)
+    shape, dims = _recentred(shape)
+    return ObjectSpec(
+        key=key,
+        category=category.name,
+        color_name=color,
+        size_label=_size_label(scale),
+        material=category.material,
+        state=state,
+        dims_m=dims,
+        shape=shape,
+    )
+
+
+# --- scene records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Room:
+    """A room: ``bounds`` are its wall centre lines on the floor plane."""
+
+    region_id: int
+    name: str
+    room_type: str
+    bounds: Rect
+
+    @property
+    def interior(self) -> Rect:
+        """The free floor between the wall faces."""
+        return self.bounds.shrunk(HALF_WALL_M)
+
+
+@dataclass(frozen=True)
+class SharedWall:
+    """The boundary two rooms share: the line ``axis = line`` from ``lo`` to ``hi``.
+
+    ``axis`` is "x" for a wall at constant x (running along z) and "z" for constant z.
+    """
+
+    rooms: tuple[int, int]
+    axis: str
+    line: float
+    lo: float
+    hi: float
+
+    @property
+    def length(self) -> float:
+        return self.hi - self.lo
+
+    @property
+    def fits_doorway(self) -> bool:
+        """Long enough for the narrowest doorway with its corner margins."""
+        return self.length >= MIN_DOORWAY_WALL_M - 1e-6
+
+
+@dataclass(frozen=True)
+class Doorway:
+    """An opening ``width_m`` wide, centred at ``center`` along a shared wall."""
+
+    wall: SharedWall
+    center: float
+    width_m: float
+
+    @property
+    def opening(self) -> tuple[float, float]:
+        return self.center - self.width_m / 2, self.center + self.width_m / 2
+
+    def world_center(self) -> tuple[float, float, float]:
+        y = DOOR_HEIGHT_M / 2
+        if self.wall.axis == "x":
+            return self.wall.line, y, self.center
+        return self.center, y, self.wall.line
+
+
+@dataclass(frozen=True)
+class StructurePiece:
+    """A wall, floor or ceiling box (world frame)."""
+
+    category: str
+    region_id: int
+    color_name: str
+    box: Box
+
+
+@dataclass
+class PlacedObject:
+    """An object in the world.
+
+    Attributes:
+        translation: (3,) world position of the object frame's origin (footprint centre on
+            the surface it stands on), metres.
+        quarter_turns: yaw about +Y in multiples of 90 degrees; 0 faces +Z.
+        supported_by: index (in the scene's object list) of the object it rests on, or None.
+        side: the wall side ("-x", "+x", "-z", "+z") it stands against or hangs on, or None.
+    """
+
+    spec: ObjectSpec
+    region_id: int
+    translation: np.ndarray
+    quarter_turns: int
+    supported_by: int | None = None
+    wall_mounted: bool = False
+    side: str | None = None
+    boxes: list[Box] = field(init=False)
+    bbox_min: np.ndarray = field(init=False)
+    bbox_max: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        R = _yaw_matrix(self.quarter_turns)
+        self.boxes = [b.transformed(R, self.translation) for b in self.spec.shape.parts]
+        self.bbox_min, self.bbox_max = _parts_aabb(self.boxes)
+
+    @property
+    def footprint(self) -> Rect:
+        return Rect(
+            float(self.bbox_min[0]),
+            float(self.bbox_min[2]),
+            float(self.bbox_max[0]),
+            float(self.bbox_max[2]),
+        )
+
+    @property
+    def surface(self) -> Rect | None:
+        """World rectangle of the top surface others may rest on."""
+        local = self.spec.shape.surface
+        if local is None:
+            return None
+        R = _yaw_matrix(self.quarter_turns)
+        corners = np.array([[local.x0, 0.0, local.z0], [local.x1, 0.0, local.z1]]) @ R.T
+        corners += self.translation
+        return Rect(
+            float(corners[:, 0].min()),
+            float(corners[:, 2].min()),
+            float(corners[:, 0].max()),
+            float(corners[:, 2].max()),
+        )
+
+    @property
+    def surface_y(self) -> float | None:
+        if self.spec.shape.surface_y is None:
+            return None
+        return float(self.translation[1] + self.spec.shape.surface_y)
+
+    @property
+    def is_rug(self) -> bool:
+        return self.spec.category == "rug"
+
+
+@dataclass(frozen=True)
+class GeneratedScene:
+    """Everything written for one scene (world frame, metres)."""
+
+    seed: int
+    ceiling_height_m: float
+    rooms: list[Room]
+    doorways: list[Doorway]
+    structure: list[StructurePiece]
+    objects: list[PlacedObject]
+    start_position: tuple[float, float, float]
+    start_yaw_rad: float
+
+
+# --- floor plan ------------------------------------------------------------------------------
+
+
+def _row_layouts(count: int) -> list[tuple[int, ...]]:
+    """Ways to put ``count`` rooms in one to three rows of one common length, every room
+    2.5 to 5 m long: the row with most rooms must fit the row with fewest."""
+    lo, hi = ROOM_SIDE_M
+    options = []
+    for rows in range(1, 4):
+        for parts in itertools.product(range(1, count + 1), repeat=rows):
+            longest = lo * max(parts)
+            if sum(parts) == count and longest <= min(hi * min(parts), MAX_APARTMENT_SIDE_M):
+                options.append(parts)
+    return options
+
+
+def _partition_dm(total_dm: int, parts: int, rng: np.random.Generator) -> list[int]:
+    """Random room lengths in decimetres, each within ``ROOM_SIDE_M``, summing to ``total_dm``."""
+    lo, hi = (round(10 * v) for v in ROOM_SIDE_M)
+    sizes = []
+    remaining = total_dm
+    for left in range(parts, 1, -1):
+        size = int(
+            rng.integers(
+                max(lo, remaining - hi * (left - 1)), min(hi, remaining - lo * (left - 1)) + 1
+            )
+        )
+        sizes.append(size)
+        remaining -= size
+    return [*sizes, remaining]
+
+
+def _rows_of_rooms(rng: np.random.Generator, count: int) -> list[Rect]:
+    """Rooms in rows stacked along z (then maybe turned 90 degrees), centred on the origin.
+
+    Coordinates are whole decimetres, so walls of neighbouring rooms meet exactly.
+    """
+    layouts = _row_layouts(count)
+    weights = np.array([{1: 1.0, 2: 3.0, 3: 2.0}[len(rows)] for rows in layouts])
+    rows = layouts[int(rng.choice(len(layouts), p=weights / weights.sum()))]
+    lo, hi = (round(10 * v) for v in ROOM_SIDE_M)
+    max_dm = round(10 * MAX_APARTMENT_SIDE_M)
+    length_dm = int(rng.integers(lo * max(rows), min(hi * min(rows), max_dm) + 1))
+    depths_dm = [int(rng.integers(lo, hi + 1)) for _ in rows]
+    x0_dm, z_dm = -(length_dm // 2), -(sum(depths_dm) // 2)
+    transpose = bool(rng.random() < 0.5)
+    rects = []
+    for parts, depth_dm in zip(rows, depths_dm, strict=True):
+        x_dm = x0_dm
+        for width_dm in _partition_dm(length_dm, parts, rng):
+            box = (x_dm / 10, z_dm / 10, (x_dm + width_dm) / 10, (z_dm + depth_dm) / 10)
+            rects.append(Rect(box[1], box[0], box[3], box[2]) if transpose else Rect(*box))
+            x_dm += width_dm
+        z_dm += depth_dm
+    return rects
+
+
+def _shared_walls(rects: Sequence[Rect]) -> list[SharedWall]:
+    """Every boundary of positive length between two rooms."""
+    walls = []
+    for i, j in itertools.combinations(range(len(rects)), 2):
+        a, b = rects[i], rects[j]
+        for line_a, line_b in ((a.x1, b.x0), (a.x0, b.x1)):
+            lo, hi = max(a.z0, b.z0), min(a.z1, b.z1)
+            if abs(line_a - line_b) < 1e-6 and hi - lo > 1e-6:
+                walls.append(SharedWall((i, j), "x", line_a, lo, hi))
+        for line_a, line_b in ((a.z1, b.z0), (a.z0, b.z1)):
+            lo, hi = max(a.x0, b.x0), min(a.x1, b.x1)
+            if abs(line_a - line_b) < 1e-6 and hi - lo > 1e-6:
+                walls.append(SharedWall((i, j), "z", line_a, lo, hi))
+    return walls
+
+
+def _connected(count: int, walls: Sequence[SharedWall]) -> bool:
+    reached = {0}
+    frontier = [0]
+    while frontier:
+        room = frontier.pop()
+        for wall in walls:
+            if room in wall.rooms:
+                other = wall.rooms[1] if wall.rooms[0] == room else wall.rooms[0]
+                if other not in reached:
+                    reached.add(other)
+                    frontier.append(other)
+    return len(reached) == count
+
+
+def _sample_floor_plan(rng: np.random.Generator, count: int) -> list[Rect]:
+    """Room rectangles tiling a rectangular apartment centred on the origin, every room 2.5 to
+    5 m a side, all connected through walls long enough for a doorway."""
+    for _ in range(200):
+        rects = _rows_of_rooms(rng, count)
+        long_walls = [w for w in _shared_walls(rects) if w.fits_doorway]
+        if _connected(count, long_walls):
+            return rects
+    raise RuntimeError(f"no connected floor plan found for {count} rooms")  # pragma: no cover
+
+
+def _room_types(count: int, rng: np.random.Generator) -> list[str]:
+    """Kitchen and living room, then bedrooms (repeatable), bathroom, hallway, office."""
+    types = ["kitchen", "living room"]
+    weights = {"bedroom": 3.0, "bathroom": 3.0, "hallway": 1.5, "office": 1.5}
+    while len(types) < count:
+        options = [t for t in weights if t == "bedroom" or t not in types]
+        p = np.array([weights[t] for t in options])
+        types.append(str(rng.choice(options, p=p / p.sum())))
+    return types
+
+
+def _pass_through_score(types: dict[int, str], walls: Sequence[SharedWall]) -> int:
+    """How far an arrangement is from letting every private room be a dead end: the number of
+    extra pieces the public rooms fall into plus the private rooms with no public neighbour."""
+    long_walls = [w for w in walls if w.fits_doorway]
+    public = {i for i, t in types.items() if t not in PRIVATE_ROOM_TYPES}
+    pieces = 0
+    unseen = set(public)
+    while unseen:
+        pieces += 1
+        frontier = [unseen.pop()]
+        while frontier:
+            room = frontier.pop()
+            for w in long_walls:
+                if room in w.rooms:
+                    other = w.rooms[1] if w.rooms[0] == room else w.rooms[0]
+                    if other in unseen:
+                        unseen.remove(other)
+                        frontier.append(other)
+    lonely = sum(
+        1
+        for i in types
+        if i not in public
+        and not any(i in w.rooms and (set(w.rooms) - {i}) <= public for w in long_walls)
+    )
+    return pieces - 1 + lonely
+
+
+def _assign_rooms(
+    rects: Sequence[Rect], walls: Sequence[SharedWall], rng: np.random.Generator
+) -> list[Room]:
+    """Give each rectangle a type: the living room is the largest, the bathroom the smallest,
+    the hallway the most elongated of the rest, and the other types are shuffled, preferring
+    arrangements where no bedroom, bathroom or office has to be walked through."""
+    types = _room_types(len(rects), rng)
+    free = list(range(len(rects)))
+    fixed: dict[int, str] = {}
+
+    def take(room_type: str, index: int) -> None:
+        fixed[index] = room_type
+        free.remove(index)
+        types.remove(room_type)
+
+    take("living room", max(free, key=lambda i: (rects[i].area, -i)))
+    if "bathroom" in types:
+        take("bathroom", min(free, key=lambda i: (rects[i].area, i)))
+    if "hallway" in types:
+        elongation = {
+            i: max(rects[i].width, rects[i].depth) / min(rects[i].width, rects[i].depth)
+            for i in free
+        }
+        take("hallway", max(free, key=lambda i: (elongation[i], -i)))
+    best: tuple[int, dict[int, str]] | None = None
+    for _ in range(24):
+        order = rng.permutation(len(free))
+        assigned = dict(fixed)
+        assigned.update({free[int(slot)]: t for slot, t in zip(order, types, strict=True)})
+        score = _pass_through_score(assigned, walls)
+        if best is None or score < best[0]:
+            best = (score, assigned)
+        if score == 0:
+            break
+    assert best is not None
+    rooms = []
+    bedrooms = 0
+    for i, rect in enumerate(rects):
+        room_type = best[1][i]
+        name = room_type
+        if room_type == "bedroom":
+            bedrooms += 1
+            name = "bedroom" if bedrooms == 1 else f"bedroom {bedrooms}"
+        rooms.append(Room(i, name, room_type, rect))
+    return rooms
+
+
+def _choose_doorway_walls(
+    rooms: Sequence[Room], walls: Sequence[SharedWall], rng: np.random.Generator
+) -> list[SharedWall]:
+    """A random spanning tree of walls long enough for a doorway, grown from the living room
+    through public rooms where it can (so bedrooms, bathroom and office tend to be dead ends),
+    plus a few extra doorways between public rooms."""
+    candidates = [w for w in walls if w.fits_doorway]
+    private = [r.room_type in PRIVATE_ROOM_TYPES for r in rooms]
+    living = next(r.region_id for r in rooms if r.room_type == "living room")
+    reached = {living}
+    chosen: list[SharedWall] = []
+    while len(reached) < len(rooms):
+        crossing = [w for w in candidates if (w.rooms[0] in reached) != (w.rooms[1] in reached)]
+        preferred = [w for w in crossing if not any(private[r] and r in reached for r in w.rooms)]
+        pool = preferred or crossing
+        wall = pool[int(rng.integers(len(pool)))]
+        chosen.append(wall)
+        reached.update(wall.rooms)
+    for wall in candidates:
+        if wall not in chosen and not any(private[r] for r in wall.rooms) and rng.random() < 0.3:
+            chosen.append(wall)
+    return chosen
+
+
+def _make_doorway(wall: SharedWall, rng: np.random.Generator) -> Doorway:
+    """A doorway of width drawn in ``DOORWAY_WIDTH_M`` (centimetre steps) at a random place
+    on ``wall``, its opening at least ``DOORWAY_CORNER_MARGIN_M`` from the wall's ends."""
+    # Wall lengths are multiples of the plan grid up to float error: round before comparing.
+    room_for_opening = round(wall.length - 2 * DOORWAY_CORNER_MARGIN_M, 6)
+    max_width = max(DOORWAY_WIDTH_M[0], min(DOORWAY_WIDTH_M[1], room_for_opening))
+    width = _draw_cm(rng, DOORWAY_WIDTH_M[0], max_width) or DOORWAY_WIDTH_M[0]
+    lo = wall.lo + DOORWAY_CORNER_MARGIN_M + width / 2
+    hi = wall.hi - DOORWAY_CORNER_MARGIN_M - width / 2
+    center = _draw_cm(rng, lo, hi)
+    return Doorway(wall, (lo + hi) / 2 if center is None else center, width)
+
+
+# --- structure: floors, ceilings, walls ------------------------------------------------------
+
+
+def _wall_box(axis: str, line: float, lo: float, hi: float, y0: float, y1: float) -> Box:
+    if axis == "x":
+        return _aabox((line - HALF_WALL_M, y0, lo), (line + HALF_WALL_M, y1, hi))
+    return _aabox((lo, y0, line - HALF_WALL_M), (hi, y1, line + HALF_WALL_M))
+
+
+def _subtract_intervals(
+    span: tuple[float, float], holes: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    pieces = [span]
+    for h_lo, h_hi in holes:
+        next_pieces = []
+        for lo, hi in pieces:
+            if h_lo > lo + 1e-6:
+                next_pieces.append((lo, min(hi, h_lo)))
+            if h_hi < hi - 1e-6:
+                next_pieces.append((max(lo, h_hi), hi))
+        pieces = [(lo, hi) for lo, hi in next_pieces if hi - lo > 1e-6]
+    return pieces
+
+
+@dataclass(frozen=True)
+class _RoomEdge:
+    """One side of a room's boundary: the line ``axis = line`` from ``lo`` to ``hi``."""
+
+    side: str
+    axis: str
+    line: float
+    lo: float
+    hi: float
+
+
+def _room_edges(room: Room) -> list[_RoomEdge]:
+    b = room.bounds
+    return [
+        _RoomEdge("-x", "x", b.x0, b.z0, b.z1),
+        _RoomEdge("+x", "x", b.x1, b.z0, b.z1),
+        _RoomEdge("-z", "z", b.z0, b.x0, b.x1),
+        _RoomEdge("+z", "z", b.z1, b.x0, b.x1),
+    ]
+
+
+def _exterior_intervals(
+    edge: _RoomEdge, region_id: int, walls: Sequence[SharedWall]
+) -> list[tuple[float, float]]:
+    """Parts of a room edge that no other room lies behind."""
+    shared = [
+        (w.lo, w.hi)
+        for w in walls
+        if region_id in w.rooms and w.axis == edge.axis and abs(w.line - edge.line) < 1e-6
+    ]
+    return _subtract_intervals((edge.lo, edge.hi), shared)
+
+
+def _build_structure(
+    rooms: Sequence[Room],
+    walls: Sequence[SharedWall],
+    doorways: Sequence[Doorway],
+    ceiling_height_m: float,
+    rng: np.random.Generator,
+) -> list[StructurePiece]:
+    """Floor and ceiling slabs per room, exterior walls, and shared walls with doorways cut
+    out (two side pieces and a lintel above ``DOOR_HEIGHT_M``)."""
+    h = ceiling_height_m
+    wall_colors = [str(rng.choice(WALL_COLORS)) for _ in rooms]
+    pieces: list[StructurePiece] = []
+    for room in rooms:
+        b = room.bounds
+        floor_color = str(rng.choice(FLOOR_COLORS))
+        pieces.append(
+            StructurePiece(
+                "floor",
+                room.region_id,
+                floor_color,
+                _aabox((b.x0, -SLAB_THICKNESS_M, b.z0), (b.x1, 0.0, b.z1)),
+            )
+        )
+        pieces.append(
+            StructurePiece(
+                "ceiling",
+                room.region_id,
+                CEILING_COLOR,
+                _aabox((b.x0, h, b.z0), (b.x1, h + SLAB_THICKNESS_M, b.z1)),
+            )
+        )
+    door_of = {d.wall: d for d in doorways}
+    for wall in walls:
+        region = wall.rooms[0]
+        color = wall_colors[region]
+        doorway = door_of.get(wall)
+        if doorway is None:
+            boxes = [_wall_box(wall.axis, wall.line, wall.lo, wall.hi, 0.0, h)]
+        else:
+            o_lo, o_hi = doorway.opening
+            boxes = [
+                _wall_box(wall.axis, wall.line, wall.lo, o_lo, 0.0, h),
+                _wall_box(wall.axis, wall.line, o_hi, wall.hi, 0.0, h),
+                _wall_box(wall.axis, wall.line, o_lo, o_hi, DOOR_HEIGHT_M, h),
+            ]
+        pieces += [StructurePiece("wall", region, color, box) for box in boxes]
+    for room in rooms:
+        for edge in _room_edges(room):
+            for lo, hi in _exterior_intervals(edge, room.region_id, walls):
+                box = _wall_box(edge.axis, edge.line, lo, hi, 0.0, h)
+                pieces.append(
+                    StructurePiece("wall", room.region_id, wall_colors[room.region_id], box)
+                )
+    return pieces
+
+
+# --- per-room layout state -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A stretch of a wall face, ``lo..hi`` along it and ``y_lo..y_hi`` high, that is taken.
+
+    ``kind`` "floor" marks furniture standing in front of the wall: it only keeps wall-mounted
+    items away. Every other kind (doorway, door, window, decor) also keeps furniture away.
+    """
+
+    lo: float
+    hi: float
+    y_lo: float
+    y_hi: float
+    kind: str
+
+    def blocks(self, lo: float, hi: float, y_lo: float, y_hi: float, margin: float) -> bool:
+        return (
+            lo < self.hi + margin - 1e-6
+            and self.lo - margin + 1e-6 < hi
+            and y_lo < self.y_hi + margin - 1e-6
+            and self.y_lo - margin + 1e-6 < y_hi
+        )
+
+
+@dataclass
+class WallSide:
+    """The inner face of one of a room's four walls.
+
+    Attributes:
+        name: the wall's outward direction: "-x", "+x", "-z" or "+z".
+        face: the face's coordinate on its normal axis (x for "±x", z for "±z"), metres.
+        lo, hi: the face's extent along the wall (z for "±x", x for "±z").
+        exterior: along-wall intervals with no room behind the wall.
+    """
+
+    name: str
+    face: float
+    lo: float
+    hi: float
+    exterior: list[tuple[float, float]]
+    reservations: list[Reservation] = field(default_factory=list)
+
+    @property
+    def inward(self) -> float:
+        """+1 if the room lies towards the positive normal axis from the face."""
+        return 1.0 if self.name.startswith("-") else -1.0
+
+    @property
+    def quarter_turns(self) -> int:
+        """Yaw that turns an object's front (+Z) away from this wall, into the room."""
+        return {"-z": 0, "-x": 1, "+z": 2, "+x": 3}[self.name]
+
+    @property
+    def runs_along_x(self) -> bool:
+        return self.name.endswith("z")
+
+    def point(self, along: float, depth: float) -> tuple[float, float]:
+        """World (x, z) ``depth`` metres into the room from the face at ``along``."""
+        normal = self.face + self.inward * depth
+        return (along, normal) if self.runs_along_x else (normal, along)
+
+    def along_extent(self, rect: Rect) -> tuple[float, float]:
+        return (rect.x0, rect.x1) if self.runs_along_x else (rect.z0, rect.z1)
+
+    def distance(self, rect: Rect) -> float:
+        """Distance from the face to the nearest point of ``rect`` (inside the room)."""
+        near = {"-x": rect.x0, "+x": rect.x1, "-z": rect.z0, "+z": rect.z1}[self.name]
+        return self.inward * (near - self.face)
+
+    def strip(self, lo: float, hi: float, depth: float) -> Rect:
+        """Floor rectangle in front of the face, ``lo..hi`` along it and ``depth`` deep."""
+        a = self.point(lo, 0.0)
+        b = self.point(hi, depth)
+        return Rect(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+
+    def free(self, lo: float, hi: float, y_lo: float, y_hi: float, margin: float) -> bool:
+        return not any(r.blocks(lo, hi, y_lo, y_hi, margin) for r in self.reservations)
+
+
+@dataclass
+class RoomLayout:
+    """What is taken in one room while it is furnished.
+
+    Attributes:
+        keepouts: floor kept free (in front of doorways and doors, around the hub).
+        obstacles: footprints of everything standing on the floor except rugs.
+        entries: (x, z) points just inside each doorway that must stay reachable.
+        hub: (x, z) centre that must stay reachable and free, or None.
+    """
+
+    room: Room
+    sides: list[WallSide]
+    keepouts: list[Rect] = field(default_factory=list)
+    obstacles: list[Rect] = field(default_factory=list)
+    rugs: list[Rect] = field(default_factory=list)
+    entries: list[tuple[float, float]] = field(default_factory=list)
+    hub: tuple[float, float] | None = None
+
+    def side(self, name: str) -> WallSide:
+        return next(s for s in self.sides if s.name == name)
+
+
+def _make_layout(room: Room, walls: Sequence[SharedWall]) -> RoomLayout:
+    """A room's empty layout: its four wall faces, and its hub kept free where it has one."""
+    inner = room.interior
+    sides = []
+    for edge in _room_edges(room):
+        exterior = _exterior_intervals(edge, room.region_id, walls)
+        face = edge.line + (HALF_WALL_M if edge.side.startswith("-") else -HALF_WALL_M)
+        lo, hi = (inner.x0, inner.x1) if edge.axis == "z" else (inner.z0, inner.z1)
+        clipped = [(max(a, lo), min(b, hi)) for a, b in exterior if min(b, hi) > max(a, lo)]
+        sides.append(WallSide(edge.side, face, lo, hi, clipped))
+    layout = RoomLayout(room, sides)
+    half = HUB_HALF_M.get(room.room_type)
+    if half is not None:
+        cx, cz = inner.center
+        layout.hub = (_snap(cx, 0.01), _snap(cz, 0.01))
+        layout.keepouts.append(Rect(cx - half, cz - half, cx + half, cz + half))
+    return layout
+
+
+def _doorway_side(room: Room, doorway: Doorway) -> str:
+    b = room.bounds
+    if doorway.wall.axis == "x":
+        return "+x" if abs(b.x1 - doorway.wall.line) < 1e-6 else "-x"
+    return "+z" if abs(b.z1 - doorway.wall.line) < 1e-6 else "-z"
+
+
+def _add_doorway(layout: RoomLayout, doorway: Doorway, ceiling_height_m: float) -> None:
+    side = layout.side(_doorway_side(layout.room, doorway))
+    lo, hi = doorway.opening
+    side.reservations.append(Reservation(lo, hi, 0.0, ceiling_height_m, "doorway"))
+    layout.keepouts.append(side.strip(lo, hi, DOORWAY_KEEPOUT_DEPTH_M))
+    layout.entries.append(side.point(doorway.center, 0.4))
+
+
+def _paths_clear(layout: RoomLayout, extra: Sequence[Rect]) -> bool:
+    """Whether every entry and the hub stay connected through floor at least
+    ``PATH_CLEARANCE_M`` from walls and obstacles (a path >= 0.6 m wide), in a region of at
+    least 0.5 m2 of such floor."""
+    inner = layout.room.interior
+    cols = int(math.ceil(inner.width / NAV_GRID_M - 1e-6))
+    rows = int(math.ceil(inner.depth / NAV_GRID_M - 1e-6))
+    blocked = np.ones((rows + 2, cols + 2), dtype=bool)
+    blocked[1:-1, 1:-1] = False
+    for rect in [*layout.obstacles, *extra]:
+        c0 = int(math.floor((rect.x0 - inner.x0) / NAV_GRID_M + 1e-6))
+        c1 = int(math.ceil((rect.x1 - inner.x0) / NAV_GRID_M - 1e-6))
+        r0 = int(math.floor((rect.z0 - inner.z0) / NAV_GRID_M + 1e-6))
+        r1 = int(math.ceil((rect.z1 - inner.z0) / NAV_GRID_M - 1e-6))
+        blocked[max(r0, 0) + 1 : min(r1, rows) + 1, max(c0, 0) + 1 : min(c1, cols) + 1] = True
+    clear = ndimage.distance_transform_edt(~blocked) * NAV_GRID_M >= PATH_CLEARANCE_M
+    labels, _ = ndimage.label(clear)
+    targets = list(layout.entries) + ([layout.hub] if layout.hub is not None else [])
+    found = set()
+    for x, z in targets:
+        col = min(max(int((x - inner.x0) / NAV_GRID_M), 0), cols - 1) + 1
+        row = min(max(int((z - inner.z0) / NAV_GRID_M), 0), rows - 1) + 1
+        found.add(int(labels[row, col]))
+    if len(found) != 1 or 0 in found:
+        return False
+    area = np.count_nonzero(labels == found.pop()) * NAV_GRID_M**2
+    return area >= 0.5
+
+
+# --- furnishing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One object of a group placed together, in the group frame: x along the wall, z away
+    from it (every member's footprint has z >= 0), object front turned by ``quarter_turns``."""
+
+    spec: ObjectSpec
+    x: float
+    z: float
+    quarter_turns: int = 0
+
+
+def _row(specs: Sequence[ObjectSpec], gap: float = 0.02) -> list[Member]:
+    """Objects side by side along a wall, backs aligned."""
+    members = []
+    x = 0.0
+    for spec in specs:
+        w, _, d = spec.dims_m
+        members.append(Member(spec, x + w / 2, d / 2))
+        x += w + gap
+    return members
+
+
+def _table_with_chairs(
+    table: ObjectSpec, chairs: Sequence[ObjectSpec], both_sides: bool
+) -> list[Member]:
+    """A table with chairs facing it, a small gap away: split over its two long sides when
+    ``both_sides``, else all in front (the table's back then goes against a wall)."""
+    tw, _, td = table.dims_m
+    cd = max((c.dims_m[2] for c in chairs), default=0.0)
+    gap = 0.06
+    back_count = len(chairs) // 2 if both_sides else 0
+    table_z = cd + gap + td / 2 if back_count else td / 2
+    front_z = table_z + td / 2 + gap + cd / 2
+    members = [Member(table, 0.0, table_z)]
+    for row, (z, turns) in enumerate(((cd / 2, 0), (front_z, 2))):
+        row_chairs = chairs[:back_count] if row == 0 else chairs[back_count:]
+        for k, chair in enumerate(row_chairs):
+            x = 0.0 if len(row_chairs) == 1 else (k - (len(row_chairs) - 1) / 2) * tw / 2
+            members.append(Member(chair, x, z, turns))
+    return members
+
+
+def _chairs_fit(table: ObjectSpec, per_side: int, chairs: Sequence[ObjectSpec]) -> bool:
+    width = max(c.dims_m[0] for c in chairs)
+    return per_side < 2 or width + 0.05 <= table.dims_m[0] / 2
+
+
+@dataclass(frozen=True)
+class _FloorPose:
+    """A candidate spot for an object standing on the floor: its frame origin at world
+    (x, 0, z), turned by ``quarter_turns``."""
+
+    spec: ObjectSpec
+    x: float
+    z: float
+    quarter_turns: int
+
+    @property
+    def footprint(self) -> Rect:
+        return self.spec.footprint(self.x, self.z, self.quarter_turns)
+
+    @property
+    def height(self) -> float:
+        return self.spec.dims_m[1]
+
+    @property
+    def is_rug(self) -> bool:
+        return self.spec.category == "rug"
+
+    def placed(self, region_id: int, side: str | None) -> PlacedObject:
+        translation = np.array([self.x, 0.0, self.z])
+        return PlacedObject(self.spec, region_id, translation, self.quarter_turns, side=side)
+
+
+class Furnisher:
+    """Places objects into room layouts, drawing everything from one generator.
+
+    ``objects`` grows as objects are placed; indices into it are what ``supported_by`` holds.
+    """
+
+    def __init__(self, rng: np.random.Generator, ceiling_height_m: float) -> None:
+        self.rng = rng
+        self.ceiling_height_m = ceiling_height_m
+        self.objects: list[PlacedObject] = []
+
+    def spec(self, key: str, **kwargs: Any) -> ObjectSpec:
+        return make_spec(self.rng, key, **kwargs)
+
+    def chance(self, p: float) -> bool:
+        return bool(self.rng.random() < p)
+
+    # --- floor -------------------------------------------------------------------------------
+
+    def _floor_ok(self, layout: RoomLayout, candidates: Sequence[_FloorPose]) -> bool:
+        allowed = layout.room.interior.shrunk(WALL_GAP_M)
+        solid = [c.footprint for c in candidates if not c.is_rug]
+        for pose in candidates:
+            fp = pose.footprint
+            if not allowed.contains(fp) or any(fp.overlaps(k) for k in layout.keepouts):
+                return False
+            taken = layout.rugs if pose.is_rug else layout.obstacles
+            if any(fp.overlaps(o) for o in taken):
+                return False
+            if not pose.is_rug and not self._clear_of_wall_items(layout, fp, pose.height):
+                return False
+        return not solid or _paths_clear(layout, solid)
+
+    @staticmethod
+    def _clear_of_wall_items(layout: RoomLayout, fp: Rect, top: float) -> bool:
+        for side in layout.sides:
+            if side.distance(fp) > 0.3:
+                continue
+            lo, hi = side.along_extent(fp)
+            for r in side.reservations:
+                if r.kind != "floor" and r.blocks(lo, hi, 0.0, top, 0.0):
+                    return False
+        return True
+
+    def _commit(self, layout: RoomLayout, obj: PlacedObject) -> int:
+        self.objects.append(obj)
+        fp = obj.footprint
+        if obj.is_rug:
+            layout.rugs.append(fp)
+        elif obj.supported_by is None and not obj.wall_mounted:
+            layout.obstacles.append(fp)
+        if not obj.wall_mounted:
+            for side in layout.sides:
+                if side.distance(fp) <= 0.3:
+                    lo, hi = side.along_extent(fp)
+                    top = float(obj.bbox_max[1])
+                    side.reservations.append(Reservation(lo, hi, 0.0, top, "floor"))
+        return len(self.objects) - 1
+
+    @staticmethod
+    def _group_poses(
+        members: Sequence[Member], anchor: tuple[float, float], quarter_turns: int
+    ) -> list[_FloorPose]:
+        """Where a group's members stand when its frame sits at ``anchor``, turned."""
+        R = _yaw_matrix(quarter_turns)
+        poses = []
+        for m in members:
+            offset = R @ np.array([m.x, 0.0, m.z])
+            turns = (quarter_turns + m.quarter_turns) % 4
+            poses.append(_FloorPose(m.spec, anchor[0] + offset[0], anchor[1] + offset[2], turns))
+        return poses
+
+    def place_group(
+        self,
+        layout: RoomLayout,
+        members: Sequence[Member],
+        against_wall: bool = True,
+        sides: Sequence[str] | None = None,
+        corner_bias: float = 0.4,
+        tries: int = 30,
+    ) -> list[int] | None:
+        """Place a group on the floor, its back against a wall (or anywhere when not
+        ``against_wall``), clear of everything; returns the objects' indices or None."""
+        allowed = layout.room.interior.shrunk(WALL_GAP_M)
+        for _ in range(tries):
+            if against_wall:
+                names = list(sides) if sides else [s.name for s in layout.sides]
+                side = layout.side(names[int(self.rng.integers(len(names)))])
+                gap = WALL_GAP_M + 0.01 * int(self.rng.integers(0, 4))
+                anchor0 = side.point(0.0, gap)
+                turns = side.quarter_turns
+                trial = self._group_poses(members, anchor0, turns)
+                a0, a1 = side.along_extent(Rect.union([p.footprint for p in trial]))
+                u = _draw_cm(
+                    self.rng, side.lo + WALL_GAP_M - a0, side.hi - WALL_GAP_M - a1, corner_bias
+                )
+                if u is None:
+                    continue
+                poses = self._group_poses(members, side.point(u, gap), turns)
+                side_name: str | None = side.name
+            else:
+                turns = int(self.rng.integers(4))
+                trial = self._group_poses(members, (0.0, 0.0), turns)
+                union = Rect.union([p.footprint for p in trial])
+                x = _draw_cm(self.rng, allowed.x0 - union.x0, allowed.x1 - union.x1)
+                z = _draw_cm(self.rng, allowed.z0 - union.z0, allowed.z1 - union.z1)
+                if x is None or z is None:
+                    continue
+                poses = self._group_poses(members, (x, z), turns)
+                side_name = None
+            if self._floor_ok(layout, poses):
+                region = layout.room.region_id
+                placed = [p.placed(region, side_name) for p in poses]
+                return [self._commit(layout, obj) for obj in placed]
+        return None
+
+    def place_first(
+        self,
+        layout: RoomLayout,
+        groups: Sequence[Sequence[Member]],
+        against_wall: bool = True,
+        **kwargs: Any,
+    ) -> list[int] | None:
+        """Place the first of ``groups`` (most wanted first) that fits."""
+        for members in groups:
+            placed = self.place_group(layout, members, against_wall, **kwargs)
+            if placed is not None:
+                return placed
+        return None
+
+    def place_single(
+        self, layout: RoomLayout, spec: ObjectSpec, against_wall: bool = True, **kwargs: Any
+    ) -> int | None:
+        placed = self.place_group(
+            layout, [Member(spec, 0.0, spec.dims_m[2] / 2)], against_wall, **kwargs
+        )
+        return placed[0] if placed else None
+
+    # --- on other objects --------------------------------------------------------------------
+
+    def place_on(
+        self,
+        layout: RoomLayout,
+        support: int | None,
+        spec: ObjectSpec,
+        head_strip_m: float | None = None,
+        any_turn: bool = False,
+        tries: int = 20,
+    ) -> int | None:
+        """Rest ``spec`` on the top surface of object ``support`` (a pillow near a bed's head
+        end within ``head_strip_m``), clear of what already rests there."""
+        if support is None:
+            return None
+        base = self.objects[support]
+        surface, surface_y = base.surface, base.surface_y
+        if surface is None or surface_y is None:
+            return None
+        if head_strip_m is not None:
+            surface = _head_strip(base, head_strip_m)
+        surface = surface.shrunk(0.02)
+        siblings = [o.footprint for o in self.objects if o.supported_by == support]
+        for _ in range(tries):
+            turns = int(self.rng.integers(4)) if any_turn else base.quarter_turns
+            probe = spec.footprint(0.0, 0.0, turns)
+            x = _draw_cm(self.rng, surface.x0 - probe.x0, surface.x1 - probe.x1)
+            z = _draw_cm(self.rng, surface.z0 - probe.z0, surface.z1 - probe.z1)
+            if x is None or z is None:
+                continue
+            if any(spec.footprint(x, z, turns).overlaps(s) for s in siblings):
+                continue
+            obj = PlacedObject(
+                spec,
+                layout.room.region_id,
+                np.array([x, surface_y, z]),
+                turns,
+                supported_by=support,
+                side=base.side,
+            )
+            return self._commit(layout, obj)
+        return None
+
+    # --- on walls ----------------------------------------------------------------------------
+
+    def place_on_wall(
+        self,
+        layout: RoomLayout,
+        spec: ObjectSpec,
+        y_range: tuple[float, float],
+        exterior_only: bool = False,
+        above: int | None = None,
+        sides: Sequence[str] | None = None,
+        keepout_depth_m: float = 0.0,
+        tries: int = 30,
+    ) -> int | None:
+        """Hang ``spec`` flat on a wall face with its bottom at a height drawn from
+        ``y_range`` (a window only on an exterior wall, a mirror ``above`` a given object),
+        clear of doorways, other wall items and furniture in front of the wall. A door
+        (``keepout_depth_m`` > 0) also keeps that much floor in front of it free."""
+        w, h, d = spec.dims_m
+        names = list(sides) if sides else [s.name for s in layout.sides]
+        if above is not None:
+            if self.objects[above].side is None:
+                return None
+            names = [str(self.objects[above].side)]
+        for _ in range(tries):
+            side = layout.side(names[int(self.rng.integers(len(names)))])
+            intervals = self._wall_intervals(side, exterior_only, above)
+            intervals = [(a, b) for a, b in intervals if b - a >= w - 1e-6]
+            if not intervals:
+                continue
+            a, b = intervals[int(self.rng.integers(len(intervals)))]
+            u = _draw_cm(self.rng, a + w / 2, b - w / 2)
+            y0 = _draw_cm(self.rng, *y_range)
+            if u is None or y0 is None:
+                continue
+            lo, hi = u - w / 2, u + w / 2
+            if y0 + h > self.ceiling_height_m - 0.1:
+                continue
+            margin = 0.0 if keepout_depth_m > 0 else 0.05
+            if not side.free(lo, hi, y0, y0 + h, margin):
+                continue
+            x, z = side.point(u, d / 2)
+            obj = PlacedObject(
+                spec,
+                layout.room.region_id,
+                np.array([x, y0, z]),
+                side.quarter_turns,
+                wall_mounted=True,
+                side=side.name,
+            )
+            keepout = side.strip(lo, hi, keepout_depth_m) if keepout_depth_m > 0 else None
+            if keepout is not None and not self._door_clear(layout, obj.footprint, keepout):
+                continue
+            side.reservations.append(Reservation(lo, hi, y0, y0 + h, spec.category))
+            if keepout is not None:
+                layout.keepouts.append(keepout)
+                layout.obstacles.append(obj.footprint)
+            return self._commit(layout, obj)
+        return None
+
+    def _wall_intervals(
+        self, side: WallSide, exterior_only: bool, above: int | None
+    ) -> list[tuple[float, float]]:
+        span = [(side.lo + 0.1, side.hi - 0.1)]
+        if exterior_only:
+            span = [(a + 0.3, b - 0.3) for a, b in side.exterior]
+        if above is not None:
+            lo, hi = side.along_extent(self.objects[above].footprint)
+            span = [(max(a, lo), min(b, hi)) for a, b in span]
+        return [(a, b) for a, b in span if b > a]
+
+    @staticmethod
+    def _door_clear(layout: RoomLayout, footprint: Rect, keepout: Rect) -> bool:
+        if any(footprint.overlaps(k) for k in layout.keepouts):
+            return False
+        return not any(keepout.overlaps(o) or footprint.overlaps(o) for o in layout.obstacles)
+
+    # --- doors in doorways -------------------------------------------------------------------
+
+    def place_open_door(self, layouts: Sequence[RoomLayout], doorway: Doorway) -> int | None:
+        """An open door: its leaf swung flat against the wall beside the opening, on the
+        side of whichever room has the wall space."""
+        rooms = list(doorway.wall.rooms)
+        self.rng.shuffle(rooms)
+        hinges = [1.0, -1.0] if self.rng.random() < 0.5 else [-1.0, 1.0]
+        spec = self.spec("door", state="open", size_m=(doorway.width_m, DOOR_LEAF_HEIGHT_M, 0.08))
+        w, h, d = spec.dims_m
+        o_lo, o_hi = doorway.opening
+        for region, hinge in itertools.product(rooms, hinges):
+            layout = layouts[region]
+            side = layout.side(_doorway_side(layout.room, doorway))
+            lo, hi = (o_hi, o_hi + w) if hinge > 0 else (o_lo - w, o_lo)
+            if lo < side.lo + 0.02 or hi > side.hi - 0.02 or not side.free(lo, hi, 0.0, h, 0.0):
+                continue
+            x, z = side.point((lo + hi) / 2, d / 2)
+            obj = PlacedObject(
+                spec,
+                region,
+                np.array([x, 0.0, z]),
+                side.quarter_turns,
+                wall_mounted=True,
+                side=side.name,
+            )
+            keepout = side.strip(lo, hi, 0.35)
+            if not self._door_clear(layout, obj.footprint, keepout):
+                continue
+            side.reservations.append(Reservation(lo, hi, 0.0, h, "door"))
+            layout.keepouts.append(keepout)
+            layout.obstacles.append(obj.footprint)
+            return self._commit(layout, obj)
+        return None
+
+
+def _head_strip(bed: PlacedObject, depth_m: float) -> Rect:
+    """The part of a bed's mattress within ``depth_m`` of its headboard (world frame)."""
+    surface = bed.surface
+    assert surface is not None
+    turns = bed.quarter_turns % 4
+    if turns == 0:  # front +z: head at low z
+        return Rect(surface.x0, surface.z0, surface.x1, min(surface.z1, surface.z0 + depth_m))
+    if turns == 2:
+        return Rect(surface.x0, max(surface.z0, surface.z1 - depth_m), surface.x1, surface.z1)
+    if turns == 1:  # front +x: head at low x
+        return Rect(surface.x0, surface.z0, min(surface.x1, surface.x0 + depth_m), surface.z1)
+    return Rect(max(surface.x0, surface.x1 - depth_m), surface.z0, surface.x1, surface.z1)
+
+
+# --- room programmes -------------------------------------------------------------------------
+
+WINDOW_Y_M = (0.85, 1.0)
+PICTURE_Y_M = (1.3, 1.6)
+
+
+def _add_windows(f: Furnisher, layout: RoomLayout, count: int, small: bool = False) -> None:
+    for _ in range(count):
+        if small:
+            spec = f.spec("window", size_m=(round(float(f.rng.uniform(0.5, 0.7)), 2), 0.5, 0.04))
+            f.place_on_wall(layout, spec, (1.5, 1.6), exterior_only=True)
+        else:
+            f.place_on_wall(layout, f.spec("window"), WINDOW_Y_M, exterior_only=True)
+
+
+def _add_pictures(f: Furnisher, layout: RoomLayout, count: int) -> None:
+    for _ in range(count):
+        f.place_on_wall(layout, f.spec("picture"), PICTURE_Y_M)
+
+
+def _add_pillows(f: Furnisher, layout: RoomLayout, support: int | None, count: int) -> None:
+    head = 0.5 if support is not None and f.objects[support].spec.category == "bed" else None
+    for _ in range(count):
+        f.place_on(layout, support, f.spec("pillow"), head_strip_m=head)
+
+
+def _dining_groups(f: Furnisher) -> list[tuple[list[Member], bool]]:
+    """Table-and-chairs groups, most wanted first, each with whether it stands against a
+    wall: free-standing with chairs on both long sides, else against a wall with chairs in
+    front, then the same with a small table, then a small table alone."""
+    chair_color = str(f.rng.choice(CATALOGUE["chair"].colors))
+    chairs = [f.spec("chair", color_name=chair_color) for _ in range(4)]
+    groups: list[tuple[list[Member], bool]] = []
+    for table in (f.spec("table"), f.spec("table", scale_range=(0.8, 0.85))):
+        for count, both_sides in ((4, True), (2, True), (2, False), (1, False)):
+            if _chairs_fit(table, count // 2 if both_sides else count, chairs):
+                groups.append(
+                    (_table_with_chairs(table, chairs[:count], both_sides), not both_sides)
+                )
+    groups.append(([Member(table, 0.0, table.dims_m[2] / 2)], True))
+    return groups
+
+
+def _furnish_kitchen(f: Furnisher, layout: RoomLayout) -> None:
+    fridge, counter, oven, sink = (f.spec(k) for k in ("fridge", "counter", "oven", "kitchen sink"))
+    run = [counter, oven, sink]
+    f.rng.shuffle(run)
+    placed_counter: int | None = None
+    for group in ([fridge, *run], [*run], [counter, sink]):
+        indices = f.place_group(layout, _row(group))
+        if indices is not None:
+            placed_counter = next(i for i in indices if f.objects[i].spec.key == "counter")
+            break
+    for spec in (fridge, counter, oven, sink):
+        if not any(o.spec is spec for o in f.objects):
+            index = f.place_single(layout, spec)
+            if spec is counter and index is not None:
+                placed_counter = index
+    table = None
+    for members, against_wall in _dining_groups(f):
+        placed = f.place_group(layout, members, against_wall, tries=15)
+        if placed is not None:
+            table = placed[0]
+            break
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("plant"))
+    _add_windows(f, layout, 1 + int(f.chance(0.3)))
+    if f.chance(0.85):
+        f.place_on(layout, placed_counter, f.spec("microwave"))
+    for _ in range(int(f.rng.integers(1, 3))):
+        support = table if table is not None and f.chance(0.6) else placed_counter
+        f.place_on(layout, support, f.spec("mug"), any_turn=True)
+    if f.chance(0.3):
+        f.place_on(layout, placed_counter, f.spec("plant", scale_range=(0.4, 0.55)))
+    _add_pictures(f, layout, int(f.chance(0.4)))
+
+
+def _furnish_living_room(f: Furnisher, layout: RoomLayout) -> None:
+    coffee = f.spec("coffee table")
+    groups = []
+    for sofa in (f.spec("sofa"), f.spec("sofa", scale_range=(0.8, 0.85))):
+        coffee_z = sofa.dims_m[2] + 0.4 + coffee.dims_m[2] / 2
+        sofa_member = Member(sofa, 0.0, sofa.dims_m[2] / 2)
+        groups += [[sofa_member, Member(coffee, 0.0, coffee_z)], [sofa_member]]
+    placed = f.place_first(layout, groups)
+    sofa_index = placed[0] if placed else None
+    coffee_index = placed[1] if placed and len(placed) > 1 else None
+    if coffee_index is None:
+        coffee_index = f.place_single(layout, coffee, against_wall=False)
+    facing = None
+    if sofa_index is not None and f.objects[sofa_index].side is not None:
+        own = str(f.objects[sofa_index].side)
+        facing = [("+" if own.startswith("-") else "-") + own[1]]
+    stand = f.place_single(layout, f.spec("tv stand"), sides=facing)
+    if stand is None:
+        stand = f.place_single(layout, f.spec("tv stand"))
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("armchair"), against_wall=f.chance(0.5))
+    if f.chance(0.7):
+        f.place_single(layout, f.spec("floor lamp"), corner_bias=0.8)
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("bookshelf"))
+    if f.chance(0.7):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.7):
+        f.place_single(layout, f.spec("rug"), against_wall=False)
+    _add_windows(f, layout, 1 + int(f.chance(0.5)))
+    tv = f.place_on(layout, stand, f.spec("tv")) if f.chance(0.7) else None
+    if tv is None:
+        wall_tv = f.spec("wall tv")
+        if f.place_on_wall(layout, wall_tv, (0.9, 1.1), above=stand) is None:
+            f.place_on_wall(layout, wall_tv, (0.9, 1.1))
+    _add_pillows(f, layout, sofa_index, int(f.rng.integers(1, 3)))
+    if f.chance(0.4):
+        f.place_on(layout, coffee_index, f.spec("mug"), any_turn=True)
+    if f.chance(0.3):
+        f.place_on(layout, coffee_index, f.spec("plant", scale_range=(0.4, 0.55)))
+    _add_pictures(f, layout, int(f.rng.integers(1, 3)))
+
+
+def _bed_groups(f: Furnisher) -> list[list[Member]]:
+    """A bed with a nightstand on each side, on one side, or none; then a single bed."""
+    stand_color = str(f.rng.choice(CATALOGUE["nightstand"].colors))
+    left, right = (f.spec("nightstand", color_name=stand_color) for _ in range(2))
+    groups = []
+    for bed in (f.spec("bed"), f.spec("bed", scale_range=(0.62, 0.68))):
+        bw, _, bd = bed.dims_m
+        bed_member = Member(bed, 0.0, bd / 2)
+        left_member = Member(left, -(bw / 2 + 0.05 + left.dims_m[0] / 2), left.dims_m[2] / 2)
+        right_member = Member(right, bw / 2 + 0.05 + right.dims_m[0] / 2, right.dims_m[2] / 2)
+        groups += [[bed_member, left_member, right_member], [bed_member, right_member]]
+        groups.append([bed_member])
+    return groups
+
+
+def _furnish_bedroom(f: Furnisher, layout: RoomLayout) -> None:
+    placed = f.place_first(layout, _bed_groups(f), tries=20)
+    bed_index = placed[0] if placed else None
+    nightstands = placed[1:] if placed else []
+    if f.chance(0.8):
+        f.place_single(layout, f.spec("wardrobe"))
+    if f.chance(0.4):
+        closet = f.spec("door", state="closed", size_m=(0.8, DOOR_LEAF_HEIGHT_M, 0.08))
+        f.place_on_wall(layout, closet, (0.0, 0.0), keepout_depth_m=0.7)
+    if f.chance(0.4):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("rug"), against_wall=False)
+    _add_windows(f, layout, 1)
+    _add_pillows(f, layout, bed_index, int(f.rng.integers(1, 3)))
+    for stand in nightstands:
+        if f.chance(0.7):
+            f.place_on(layout, stand, f.spec("lamp"), any_turn=True)
+    _add_pictures(f, layout, int(f.chance(0.7)))
+
+
+def _furnish_bathroom(f: Furnisher, layout: RoomLayout) -> None:
+    if f.chance(0.8):
+        f.place_single(layout, f.spec("bathtub"), corner_bias=0.9)
+    f.place_single(layout, f.spec("toilet"))
+    sink = f.place_single(layout, f.spec("bathroom sink"))
+    if f.chance(0.3):
+        f.place_single(layout, f.spec("cabinet"))
+    if f.chance(0.2):
+        f.place_single(layout, f.spec("plant", scale_range=(0.6, 0.8)), corner_bias=0.8)
+    if f.chance(0.6):
+        _add_windows(f, layout, 1, small=True)
+    mirror = f.spec("mirror")
+    if sink is None or f.place_on_wall(layout, mirror, (1.15, 1.25), above=sink) is None:
+        f.place_on_wall(layout, mirror, (1.15, 1.25))
+    f.place_on_wall(layout, f.spec("towel"), (0.8, 1.0))
+
+
+def _furnish_office(f: Furnisher, layout: RoomLayout) -> None:
+    desk, chair = f.spec("desk"), f.spec("chair")
+    dd = desk.dims_m[2]
+    chair_z = dd + 0.08 + chair.dims_m[2] / 2
+    groups = [
+        [Member(desk, 0.0, dd / 2), Member(chair, 0.0, chair_z, 2)],
+        [Member(desk, 0.0, dd / 2)],
+    ]
+    placed = f.place_first(layout, groups)
+    desk_index = placed[0] if placed else None
+    if f.chance(0.8):
+        f.place_single(layout, f.spec("bookshelf"))
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.4):
+        f.place_single(layout, f.spec("cabinet"))
+    _add_windows(f, layout, 1 + int(f.chance(0.3)))
+    if f.chance(0.9):
+        f.place_on(layout, desk_index, f.spec("laptop"))
+    if f.chance(0.6):
+        f.place_on(layout, desk_index, f.spec("lamp"), any_turn=True)
+    if f.chance(0.3):
+        f.place_on(layout, desk_index, f.spec("mug"), any_turn=True)
+    _add_pictures(f, layout, int(f.chance(0.6)))
+
+
+def _furnish_hallway(f: Furnisher, layout: RoomLayout) -> None:
+    if f.chance(0.9):
+        f.place_single(layout, f.spec("shoe rack"))
+    cabinet = f.place_single(layout, f.spec("cabinet")) if f.chance(0.6) else None
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.3):
+        f.place_on(layout, cabinet, f.spec("plant", scale_range=(0.4, 0.55)))
+    if f.chance(0.4):
+        f.place_on_wall(layout, f.spec("mirror"), (1.0, 1.2))
+    _add_pictures(f, layout, 1 + int(f.chance(0.3)))
+
+
+_PROGRAMMES: dict[str, Callable[[Furnisher, RoomLayout], None]] = {
+    "kitchen": _furnish_kitchen,
+    "living room": _furnish_living_room,
+    "bedroom": _furnish_bedroom,
+    "bathroom": _furnish_bathroom,
+    "office": _furnish_office,
+    "hallway": _furnish_hallway,
+}
+
+
+def _add_front_door(f: Furnisher, layout: RoomLayout) -> None:
+    """A closed front door flush on an exterior wall: it leads outside, so it blocks nothing."""
+    width = round(float(f.rng.uniform(0.9, 1.0)), 2)
+    spec = f.spec("door", state="closed", size_m=(width, DOOR_LEAF_HEIGHT_M, 0.08))
+    f.place_on_wall(layout, spec, (0.0, 0.0), exterior_only=True, keepout_depth_m=0.8)
+
+
+# --- whole scene -----------------------------------------------------------------------------
+
+
+def _start_pose(
+    layouts: Sequence[RoomLayout], objects: Sequence[PlacedObject], rng: np.random.Generator
+) -> tuple[tuple[float, float, float], float]:
+    """The hub of the living room or hallway, facing a random direction."""
+    options = [lay for lay in layouts if lay.room.room_type in START_ROOM_TYPES and lay.hub]
+    layout = options[int(rng.integers(len(options)))]
+    assert layout.hub is not None
+    x, z = layout.hub
+    inner = layout.room.interior
+    nearest_object = min(
+        (
+            o.footprint.distance_to_point(x, z)
+            for o in objects
+            if o.region_id == layout.room.region_id
+        ),
+        default=math.inf,
+    )
+    nearest_wall = min(x - inner.x0, inner.x1 - x, z - inner.z0, inner.z1 - z)
+    if min(nearest_object, nearest_wall) < START_CLEARANCE_M:
+        raise RuntimeError(f"start pose {x, z} too close to an obstacle")  # pragma: no cover
+    yaw = round(float(rng.uniform(-math.pi, math.pi)), 4)
+    return (x, 0.0, z), yaw
+
+
+def build_scene(seed: int, num_rooms: int | None = None) -> GeneratedScene:
+    """Generate a scene in memory (world frame); :func:`generate_scene` writes it."""
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(MIN_ROOMS, MAX_ROOMS + 1)) if num_rooms is None else num_rooms
+    ceiling = round(float(rng.uniform(2.6, 2.8)), 2)
+    rects = _sample_floor_plan(rng, count)
+    walls = _shared_walls(rects)
+    rooms = _assign_rooms(rects, walls, rng)
+    doorways = [_make_doorway(w, rng) for w in _choose_doorway_walls(rooms, walls, rng)]
+    structure = _build_structure(rooms, walls, doorways, ceiling, rng)
+    layouts = [_make_layout(room, walls) for room in rooms]
+    for doorway in doorways:
+        for region in doorway.wall.rooms:
+            _add_doorway(layouts[region], doorway, ceiling)
+    furnisher = Furnisher(rng, ceiling)
+    for doorway in doorways:
+        if furnisher.chance(0.75):
+            furnisher.place_open_door(layouts, doorway)
+    types = [r.room_type for r in rooms]
+    front = types.index("hallway") if "hallway" in types else types.index("living room")
+    _add_front_door(furnisher, layouts[front])
+    for layout in layouts:
+        _PROGRAMMES[layout.room.room_type](furnisher, layout)
+    position, yaw = _start_pose(layouts, furnisher.objects, rng)
+    return GeneratedScene(
+        seed=seed,
+        ceiling_height_m=ceiling,
+        rooms=rooms,
+        doorways=doorways,
+        structure=structure,
+        objects=furnisher.objects,
+        start_position=position,
+        start_yaw_rad=yaw,
+    )
+
+
+# --- meshes ----------------------------------------------------------------------------------
+
+
+def _unit_box_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Corner signs (24, 3) and normals (24, 3) of a box's faces, 4 vertices per face in
+    counter-clockwise order seen from outside, and the (36,) triangle indices."""
+    signs: list[list[float]] = []
+    normals: list[list[float]] = []
+    indices: list[int] = []
+    square = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))
+    for axis in range(3):
+        u_axis, v_axis = (axis + 1) % 3, (axis + 2) % 3  # e_u x e_v = e_axis
+        for sign in (1.0, -1.0):
+            corners = square if sign > 0 else square[::-1]
+            base = len(signs)
+            for u, v in corners:
+                corner = [0.0, 0.0, 0.0]
+                corner[axis], corner[u_axis], corner[v_axis] = sign, u, v
+                signs.append(corner)
+                normal = [0.0, 0.0, 0.0]
+                normal[axis] = sign
+                normals.append(normal)
+            indices += [base, base + 1, base + 2, base, base + 2, base + 3]
+    return np.array(signs), np.array(normals), np.array(indices, dtype=np.int64)
+
+
+_FACE_SIGNS, _FACE_NORMALS, _FACE_INDICES = _unit_box_faces()
+
+
+def boxes_to_triangles(boxes: Sequence[Box]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat-shaded triangles of boxes, 24 vertices and 12 triangles per box, in box order.
+
+    Returns:
+        positions (V, 3) float64 and normals (V, 3) float64 in the boxes' frame, and indices
+        (T * 3,) int64, counter-clockwise seen from outside.
+    """
+    centers = np.array([b.center for b in boxes])
+    halves = np.array([b.half_extents for b in boxes])
+    rotations = np.array([b.rotation for b in boxes])
+    local = _FACE_SIGNS[None, :, :] * halves[:, None, :]
+    positions = centers[:, None, :] + np.einsum("nij,nkj->nki", rotations, local)
+    normals = np.einsum("nij,kj->nki", rotations, _FACE_NORMALS)
+    offsets = (np.arange(len(boxes)) * len(_FACE_SIGNS))[:, None]
+    indices = (offsets + _FACE_INDICES[None, :]).reshape(-1)
+    return positions.reshape(-1, 3), normals.reshape(-1, 3), indices
+
+
+def _pad4(data: bytes, fill: bytes) -> bytes:
+    return data + fill * (-len(data) % 4)
+
+
+def write_glb(
+    path: Path,
+    positions: np.ndarray,
+    normals: np.ndarray,
+    colors_rgba: np.ndarray,
+    indices: np.ndarray,
+) -> None:
+    """Write one mesh with one triangle primitive as a binary glTF, deterministically.
+
+    Args:
+        positions: (V, 3) float32 in the file frame.
+        normals: (V, 3) float32 unit normals in the file frame.
+        colors_rgba: (V, 4) uint8, written as normalised unsigned-byte COLOR_0.
+        indices: (T * 3,) uint32.
+    """
+    arrays = [
+        np.ascontiguousarray(indices, dtype="<u4").tobytes(),
+        np.ascontiguousarray(positions, dtype="<f4").tobytes(),
+        np.ascontiguousarray(normals, dtype="<f4").tobytes(),
+        np.ascontiguousarray(colors_rgba, dtype=np.uint8).tobytes(),
+    ]
+    views, blob = [], b""
+    for data, target in zip(arrays, (34963, 34962, 34962, 34962), strict=True):
+        views.append(
+            {"buffer": 0, "byteOffset": len(blob), "byteLength": len(data), "target": target}
+        )
+        blob += _pad4(data, b"\x00")
+    pos32 = np.asarray(positions, dtype=np.float32)
+    count = len(pos32)
+    gltf = {
+        "asset": {"version": "2.0", "generator": f"aeqa scenegen {GENERATOR_VERSION}"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "name": path.name.split(".")[0]}],
+        "meshes": [
+            {
+                "primitives": [
+                    {
+                        "attributes": {"POSITION": 1, "NORMAL": 2, "COLOR_0": 3},
+                        "indices": 0,
+                        "mode": 4,
+                    }
+                ]
+            }
+        ],
+        "buffers": [{"byteLength": len(blob)}],
+        "bufferViews": views,
+        "accessors": [
+            {"bufferView": 0, "componentType": 5125, "count": int(len(indices)), "type": "SCALAR"},
+            {
+                "bufferView": 1,
+                "componentType": 5126,
+                "count": count,
+                "type": "VEC3",
+                "min": [float(v) for v in pos32.min(axis=0)],
+                "max": [float(v) for v in pos32.max(axis=0)],
+            },
+            {"bufferView": 2, "componentType": 5126, "count": count, "type": "VEC3"},
+            {
+                "bufferView": 3,
+                "componentType": 5121,
+                "normalized": True,
+                "count": count,
+                "type": "VEC4",
+            },
+        ],
+    }
+    json_chunk = _pad4(json.dumps(gltf, sort_keys=True, separators=(",", ":")).encode(), b" ")
+    total = 12 + 8 + len(json_chunk) + 8 + len(blob)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<4sII", b"glTF", 2, total))
+        out.write(struct.pack("<I4s", len(json_chunk), b"JSON") + json_chunk)
+        out.write(struct.pack("<I4s", len(blob), b"BIN\x00") + blob)
+
+
+# --- instances and files ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """One semantic instance: its id, what it is, how it renders and its key colour."""
+
+    instance_id: int
+    category: str
+    region_id: int
+    render_rgb: tuple[int, int, int]
+    key_linear: tuple[int, int, int]
+    boxes: list[Box]
+
+    @property
+    def key_hex(self) -> str:
+        return rgb_to_hex(linear_to_srgb_u8(np.array(self.key_linear, dtype=np.uint8)))
+
+
+def _draw_key_colors(count: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """Linear key colours (every channel >= 64) whose sRGB conversions are all distinct."""
+    keys: list[tuple[int, int, int]] = []
+    seen: set[str] = set()
+    while len(keys) < count:
+        key = rng.integers(64, 256, size=3)
+        hex_key = rgb_to_hex(linear_to_srgb_u8(key.astype(np.uint8)))
+        if hex_key not in seen:
+            seen.add(hex_key)
+            keys.append((int(key[0]), int(key[1]), int(key[2])))
+    return keys
+
+
+def _instances(scene: GeneratedScene, rng: np.random.Generator) -> list[_Instance]:
+    """Structure first (floors, ceilings, walls), then objects in placement order; ids 1..N."""
+    entries = [(p.category, p.region_id, p.color_name, [p.box]) for p in scene.structure]
+    entries += [(o.spec.category, o.region_id, o.spec.color_name, o.boxes) for o in scene.objects]
+    keys = _draw_key_colors(len(entries), rng)
+    return [
+        _Instance(i + 1, category, region, PALETTE[color], key, boxes)
+        for i, ((category, region, color, boxes), key) in enumerate(zip(entries, keys, strict=True))
+    ]
+
+
+def _r(value: float) -> float:
+    return round(float(value), 4) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _rv(values: Sequence[float] | np.ndarray) -> list[float]:
+    return [_r(v) for v in values]
+
+
+def _scene_json(scene: GeneratedScene, instances: Sequence[_Instance]) -> dict[str, Any]:
+    first_object_id = len(scene.structure) + 1
+    objects = []
+    for index, obj in enumerate(scene.objects):
+        spec = obj.spec
+        objects.append(
+            {
+                "instance_id": first_object_id + index,
+                "category": spec.category,
+                "color_name": spec.color_name,
+                "color_rgb": list(PALETTE[spec.color_name]),
+                "state": spec.state,
+                "size": spec.size_label,
+                "dims_m": _rv(obj.bbox_max - obj.bbox_min),
+                "region_id": obj.region_id,
+                "supported_by": None
+                if obj.supported_by is None
+                else first_object_id + obj.supported_by,
+                "wall_mounted": obj.wall_mounted,
+                "bbox_min": _rv(obj.bbox_min),
+                "bbox_max": _rv(obj.bbox_max),
+                "material": spec.material,
+                "surface_height_m": None if obj.surface_y is None else _r(obj.surface_y),
+            }
+        )
+    structure = []
+    for instance, piece in zip(instances, scene.structure, strict=False):
+        lo, hi = piece.box.aabb()
+        structure.append(
+            {
+                "instance_id": instance.instance_id,
+                "category": piece.category,
+                "region_id": piece.region_id,
+                "color_name": piece.color_name,
+                "color_rgb": list(PALETTE[piece.color_name]),
+                "bbox_min": _rv(lo),
+                "bbox_max": _rv(hi),
+            }
+        )
+    return {
+        "format": SCENE_FORMAT,
+        "generator": {"seed": scene.seed, "version": GENERATOR_VERSION},
+        "ceiling_height_m": _r(scene.ceiling_height_m),
+        "regions": [
+            {
+                "region_id": room.region_id,
+                "name": room.name,
+                "type": room.room_type,
+                "bounds_min": _rv([room.bounds.x0, room.bounds.z0]),
+                "bounds_max": _rv([room.bounds.x1, room.bounds.z1]),
+            }
+            for room in scene.rooms
+        ],
+        "objects": objects,
+        "structure": structure,
+        "doorways": [
+            {
+                "region_ids": list(d.wall.rooms),
+                "center": _rv(d.world_center()),
+                "width_m": _r(d.width_m),
+            }
+            for d in scene.doorways
+        ],
+        "start": {
+            "position": _rv(scene.start_position),
+            "rotation": _rv(quat_from_yaw(scene.start_yaw_rad)),
+        },
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+
+
+def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> int:
+    """Write the five files of ``scene`` beside basename ``base``; returns the triangle count."""
+    instances = _instances(scene, rng)
+    boxes = [b for inst in instances for b in inst.boxes]
+    box_owner = np.repeat(np.arange(len(instances)), [len(inst.boxes) for inst in instances])
+    positions, normals, indices = boxes_to_triangles(boxes)
+    vertex_owner = np.repeat(box_owner, len(_FACE_SIGNS))
+    alpha = np.full((len(instances), 1), 255)
+    render_rgba = np.hstack([np.array([i.render_rgb for i in instances]), alpha])
+    key_rgba = np.hstack([np.array([i.key_linear for i in instances]), alpha])
+    positions_file = yup_to_zup(positions).astype(np.float32)
+    normals_file = yup_to_zup(normals).astype(np.float32)
+    name = base.name
+    write_glb(
+        base.with_name(f"{name}.glb"),
+        positions_file,
+        normals_file,
+        render_rgba[vertex_owner].astype(np.uint8),
+        indices.astype(np.uint32),
+    )
+    write_glb(
+        base.with_name(f"{name}.semantic.glb"),
+        positions_file,
+        normals_file,
+        key_rgba[vertex_owner].astype(np.uint8),
+        indices.astype(np.uint32),
+    )
+    write_semantic_txt(
+        base.with_name(f"{name}.semantic.txt"),
+        [SemanticInstance(i.instance_id, i.key_hex, i.category, i.region_id) for i in instances],
+    )
+    _write_json(
+        base.with_name(f"{name}.stage_config.json"),
+        {
+            "render_asset": f"{name}.glb",
+            "semantic_asset": f"{name}.semantic.glb",
+            "semantic_descriptor_filename": f"{name}.semantic.txt",
+            "up": [0, 0, 1],
+            "front": [0, 1, 0],
+            "semantic_up": [0, 0, 1],
+            "semantic_front": [0, 1, 0],
+        },
+    )
+    _write_json(base.with_name(f"{name}.scene.json"), _scene_json(scene, instances))
+    return len(indices) // 3
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def generate_scene(out_dir: Path, name: str, seed: int, num_rooms: int | None = None) -> Path:
+    """Generate one furnished apartment and write it in HM3D's layout.
+
+    Args:
+        out_dir: folder for the files (created if missing).
+        name: the scene's basename; files are ``out_dir/name.glb``, ``name.semantic.glb``,
+            ``name.semantic.txt``, ``name.stage_config.json`` and ``name.scene.json``.
+        seed: non-negative integer; the same seed gives byte-identical files.
+        num_rooms: 3 to 7, or None to draw it from the seed.
+
+    Returns:
+        The basename path ``out_dir / name``.
+
+    Raises:
+        AeqaError: a bad name, seed or room count, or an unwritable folder.
+    """
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise AeqaError(f"scene name {name!r} must be a plain file name such as apartment_000")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise AeqaError(f"seed must be a non-negative integer, got {seed!r}")
+    if num_rooms is not None and not MIN_ROOMS <= num_rooms <= MAX_ROOMS:
+        raise AeqaError(
+            f"num_rooms must be between {MIN_ROOMS} and {MAX_ROOMS} (or unset), got {num_rooms}"
+        )
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AeqaError(f"{out_dir}: cannot create the output folder ({e})") from e
+    seed = int(seed)
+    scene = build_scene(seed, num_rooms)
+    base = out_dir / name
+    # Key colours come from their own stream so they do not shift with the layout's draws.
+    key_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    try:
+        triangles = write_scene(scene, base, key_rng)
+    except OSError as e:
+        raise AeqaError(f"{base}: cannot write the scene files ({e})") from e
+    logger.info(
+        "generated %s: seed %d, %d rooms, %d objects, %d triangles",
+        base,
+        seed,
+        len(scene.rooms),
+        len(scene.objects),
+        triangles,
+    )
+    return base
+
+
+def scene_seed(seed: int, index: int) -> int:
+    """The seed of scene ``index`` of a set generated with ``seed``."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(index,))
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def generate_scenes(out_dir: Path, count: int, seed: int) -> list[Path]:
+    """Generate ``count`` scenes named ``apartment_000``, ``apartment_001``, ... in ``out_dir``.
+
+    Scene ``i`` uses :func:`scene_seed` ``(seed, i)``, so it does not depend on ``count``.
+
+    Returns:
+        Their basename paths, in order.
+    """
+    from tqdm import tqdm
+
+    if count < 0:
+        raise AeqaError(f"count must be non-negative, got {count}")
+    return [
+        generate_scene(Path(out_dir), f"apartment_{i:03d}", scene_seed(seed, i))
+        for i in tqdm(range(count), desc="scenes", unit="scene", disable=count < 2)
+    ]
+
+
+__all__ = [
+    "PALETTE",
+    "Box",
+    "GeneratedScene",
+    "build_scene",
+    "generate_scene",
+    "generate_scenes",
+    "scene_seed",
+]
