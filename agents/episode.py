@@ -8,13 +8,14 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from agents.answerers.base import Answer, Answerer, AnswererConfig, check_question, make_answerer
 from agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevance, Waypoint
-from envs.config import SimConfig
+from envs.config import SimConfig, load_config, preset_path
 from envs.errors import AeqaError
 from envs.geometry import quat_from_yaw
 from envs.simulator import Simulator
@@ -250,3 +251,17 @@ def start_state(position: list[float] | None, rotation: list[float] | None) -> A
     if q.shape != (4,) or not math.isclose(float(np.linalg.norm(q)), 1.0, abs_tol=1e-3):
         raise AeqaError(f"start rotation must be a unit quaternion [w, x, y, z], got {rotation}")
     return AgentState(np.asarray(position, dtype=np.float64), q)
+
+
+def resolve_episode_config(
+    preset: str = "discrete", answerer: str = "memory", overrides: Sequence[str] = ()
+) -> EpisodeConfig:
+    """An :class:`EpisodeConfig` from the presets ``configs/sim/<preset>.yaml``,
+    ``configs/agent/<preset>.yaml`` and ``configs/answerer/<answerer>.yaml`` (or YAML paths),
+    then ``key=value`` overrides such as ``explorer.score=question``."""
+    presets = [
+        ("sim", preset_path("sim", preset)),
+        ("explorer", preset_path("agent", preset)),
+        ("answerer", preset_path("answerer", answerer)),
+    ]
+    return load_config(EpisodeConfig, presets, [f"preset={Path(preset).stem}", *overrides])

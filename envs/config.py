@@ -1,8 +1,21 @@
-"""Simulator configuration, shared by every backend."""
+"""Configs: the simulator's (shared by every backend), and how any config dataclass is filled
+from YAML presets and ``key=value`` overrides with OmegaConf."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from envs.errors import AeqaError
+
+T = TypeVar("T")
+
+#: the YAML presets, installed beside the packages (``configs/<group>/<name>.yaml``)
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass
@@ -39,3 +52,50 @@ class SimConfig:
     scene_metres_per_unit: float = 1.0
     #: habitat backend only: GPU for rendering, -1 for the CPU (Mesa llvmpipe)
     gpu_device_id: int = -1
+
+
+def preset_path(group: str, name: str) -> Path:
+    """The YAML file of preset ``name`` in ``configs/<group>/``, or a path given directly."""
+    direct = Path(name)
+    if direct.suffix in (".yaml", ".yml") and direct.is_file():
+        return direct
+    path = CONFIGS_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise AeqaError(
+            f"unknown {group} preset {name!r}; use one of {', '.join(available)} or a YAML path"
+        )
+    return path
+
+
+def load_config(
+    schema: type[T], presets: list[tuple[str, Path]], overrides: list[str]
+) -> T:
+    """Merge presets (in order) and ``key=value`` overrides into a ``schema`` instance.
+
+    Args:
+        presets: ``(key, path)`` pairs; the YAML at ``path`` fills the field ``key`` of the
+            schema (``""`` for the top level).
+
+    Raises:
+        AeqaError: an unknown key, a value of the wrong type or an unreadable preset.
+    """
+    try:
+        merged = OmegaConf.structured(schema)
+        for key, path in presets:
+            loaded = OmegaConf.load(path)
+            merged = OmegaConf.merge(merged, OmegaConf.create({key: loaded}) if key else loaded)
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        message = str(e).splitlines()[0]
+        raise AeqaError(f"bad config: {message}; check the preset and key=value overrides") from e
+    except (OSError, ValueError) as e:
+        raise AeqaError(f"bad config: {e}") from e
+    assert isinstance(obj, schema)
+    return obj
+
+
+def to_yaml(config: Any) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(config))

@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from envs.errors import AeqaError
 from envs.geometry import quat_from_yaw, yup_to_zup
+from envs.palette import EMISSIVE, PALETTE
 from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
 
 logger = logging.getLogger(__name__)
@@ -68,22 +69,6 @@ START_ROOM_TYPES = ("living room", "hallway")
 #: Rooms one should not have to walk through: doorways make them dead ends where possible.
 PRIVATE_ROOM_TYPES = ("bedroom", "bathroom", "office")
 
-#: Named colours; an object's render colour is exactly its entry's sRGB bytes.
-PALETTE: dict[str, tuple[int, int, int]] = {
-    "red": (200, 30, 35),
-    "green": (50, 140, 60),
-    "blue": (40, 90, 190),
-    "yellow": (235, 200, 50),
-    "white": (240, 240, 235),
-    "black": (30, 30, 30),
-    "gray": (128, 128, 128),
-    "brown": (115, 75, 45),
-    "orange": (235, 130, 40),
-    "pink": (235, 150, 180),
-    "purple": (120, 65, 160),
-    "beige": (220, 200, 160),
-    "teal": (30, 130, 130),
-}
 WALL_COLORS = ("white", "beige", "gray")
 FLOOR_COLORS = ("brown", "beige", "gray")
 CEILING_COLOR = "white"
@@ -238,6 +223,8 @@ class Shape:
 
     Attributes:
         parts: boxes in the object frame.
+        lights: parts painted with a light colour instead of the object's colour, so a lamp or
+            a tv that is on looks on.
         surface: rectangle (object-frame x / z) of the top surface, or None.
         surface_y: height (object frame, metres) of that surface, or None.
     """
@@ -245,6 +232,8 @@ class Shape:
     parts: list[Box]
     surface: Rect | None = None
     surface_y: float | None = None
+    #: part index -> the light colour it glows with (a lamp's bulb, a screen that is on)
+    lights: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 Builder = Callable[[float, float, float, "str | None"], Shape]
@@ -277,6 +266,18 @@ class Category:
 
 def _build_slab(w: float, h: float, d: float, state: str | None) -> Shape:
     return Shape([_aabox((-w / 2, 0.0, -d / 2), (w / 2, h, d / 2))])
+
+
+def _build_wall_tv(w: float, h: float, d: float, state: str | None) -> Shape:
+    """A flat screen on a wall (back at -d/2); when on, its front glows."""
+    shape = _build_slab(w, h, d, state)
+    if state == "on":
+        margin = 0.04
+        shape.lights[len(shape.parts)] = EMISSIVE["screen light"]
+        shape.parts.append(
+            _aabox((-w / 2 + margin, margin, d / 2), (w / 2 - margin, h - margin, d / 2 + 0.006))
+        )
+    return shape
 
 
 def _build_table(w: float, h: float, d: float, state: str | None) -> Shape:
@@ -463,13 +464,18 @@ def _build_shoe_rack(w: float, h: float, d: float, state: str | None) -> Shape:
 
 
 def _build_lamp(w: float, h: float, d: float, state: str | None) -> Shape:
+    """Base, pole and shade; when on, a glowing bulb shows under the shade."""
     base, pole = 0.3 * w, 0.015
     parts = [
         _aabox((-base, 0.0, -base), (base, 0.03, base)),
         _aabox((-pole, 0.03, -pole), (pole, 0.7 * h, pole)),
         _aabox((-w / 2, 0.62 * h, -d / 2), (w / 2, h, d / 2)),
     ]
-    return Shape(parts)
+    lights = {}
+    if state == "on":
+        lights[len(parts)] = EMISSIVE["lamp light"]
+        parts.append(_aabox((-0.22 * w, 0.5 * h, -0.22 * d), (0.22 * w, 0.62 * h, 0.22 * d)))
+    return Shape(parts, lights=lights)
 
 
 def _build_plant(w: float, h: float, d: float, state: str | None) -> Shape:
@@ -490,13 +496,20 @@ def _build_mug(w: float, h: float, d: float, state: str | None) -> Shape:
 
 
 def _build_tv(w: float, h: float, d: float, state: str | None) -> Shape:
-    """A screen on a foot, standing on furniture."""
+    """A screen on a foot, standing on furniture; when on, the screen's front glows."""
     parts = [
         _aabox((-0.2 * w, 0.0, -d / 2), (0.2 * w, 0.03, d / 2)),
         _aabox((-0.03, 0.03, -0.02), (0.03, 0.12, 0.02)),
         _aabox((-w / 2, 0.12, -0.03), (w / 2, h, 0.03)),
     ]
-    return Shape(parts)
+    lights = {}
+    if state == "on":
+        lights[len(parts)] = EMISSIVE["screen light"]
+        margin = 0.04
+        parts.append(
+            _aabox((-w / 2 + margin, 0.12 + margin, 0.03), (w / 2 - margin, h - margin, 0.036))
+        )
+    return Shape(parts, lights=lights)
 
 
 def _build_laptop(w: float, h: float, d: float, state: str | None) -> Shape:
@@ -590,7 +603,7 @@ CATALOGUE: dict[str, Category] = {
     "tv": Category("tv", (1.0, 0.7, 0.22), "wh", (0.8, 1.2), ("black",),
                    "plastic", _build_tv, _ON_OFF),
     "wall tv": Category("tv", (1.1, 0.65, 0.04), "wh", (0.8, 1.2), ("black",),
-                        "plastic", _build_slab, _ON_OFF),
+                        "plastic", _build_wall_tv, _ON_OFF),
     "floor lamp": Category("floor lamp", (0.4, 1.6, 0.4), "whd", (0.85, 1.15),
                            ("white", "black", "yellow", "beige", "orange"),
                            "metal", _build_lamp, _ON_OFF),
@@ -675,7 +688,8 @@ def _recentred(shape: Shape) -> tuple[Shape, tuple[float, float, float]]:
     surface = shape.surface.shifted(offset[0], offset[2]) if shape.surface is not None else None
     surface_y = shape.surface_y + offset[1] if shape.surface_y is not None else None
     dims = hi - lo
-    return Shape(parts, surface, surface_y), (float(dims[0]), float(dims[1]), float(dims[2]))
+    shifted = Shape(parts, surface, surface_y, dict(shape.lights))
+    return shifted, (float(dims[0]), float(dims[1]), float(dims[2]))
 
 
 def make_spec(
@@ -2180,6 +2194,11 @@ class _Instance:
     render_rgb: tuple[int, int, int]
     key_linear: tuple[int, int, int]
     boxes: list[Box]
+    #: box index -> light colour replacing ``render_rgb`` on that box
+    lights: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+
+    def box_colors(self) -> list[tuple[int, int, int]]:
+        return [self.lights.get(k, self.render_rgb) for k in range(len(self.boxes))]
 
     @property
     def key_hex(self) -> str:
@@ -2201,12 +2220,17 @@ def _draw_key_colors(count: int, rng: np.random.Generator) -> list[tuple[int, in
 
 def _instances(scene: GeneratedScene, rng: np.random.Generator) -> list[_Instance]:
     """Structure first (floors, ceilings, walls), then objects in placement order; ids 1..N."""
-    entries = [(p.category, p.region_id, p.color_name, [p.box]) for p in scene.structure]
-    entries += [(o.spec.category, o.region_id, o.spec.color_name, o.boxes) for o in scene.objects]
+    entries = [(p.category, p.region_id, p.color_name, [p.box], {}) for p in scene.structure]
+    entries += [
+        (o.spec.category, o.region_id, o.spec.color_name, o.boxes, o.spec.shape.lights)
+        for o in scene.objects
+    ]
     keys = _draw_key_colors(len(entries), rng)
     return [
-        _Instance(i + 1, category, region, PALETTE[color], key, boxes)
-        for i, ((category, region, color, boxes), key) in enumerate(zip(entries, keys, strict=True))
+        _Instance(i + 1, category, region, PALETTE[color], key, boxes, dict(lights))
+        for i, ((category, region, color, boxes, lights), key) in enumerate(
+            zip(entries, keys, strict=True)
+        )
     ]
 
 
@@ -2299,8 +2323,10 @@ def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> 
     box_owner = np.repeat(np.arange(len(instances)), [len(inst.boxes) for inst in instances])
     positions, normals, indices = boxes_to_triangles(boxes)
     vertex_owner = np.repeat(box_owner, len(_FACE_SIGNS))
+    vertex_box = np.repeat(np.arange(len(boxes)), len(_FACE_SIGNS))
     alpha = np.full((len(instances), 1), 255)
-    render_rgba = np.hstack([np.array([i.render_rgb for i in instances]), alpha])
+    box_rgb = np.array([c for inst in instances for c in inst.box_colors()])
+    render_rgba = np.hstack([box_rgb, np.full((len(boxes), 1), 255)])
     key_rgba = np.hstack([np.array([i.key_linear for i in instances]), alpha])
     positions_file = yup_to_zup(positions).astype(np.float32)
     normals_file = yup_to_zup(normals).astype(np.float32)
@@ -2309,7 +2335,7 @@ def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> 
         base.with_name(f"{name}.glb"),
         positions_file,
         normals_file,
-        render_rgba[vertex_owner].astype(np.uint8),
+        render_rgba[vertex_box].astype(np.uint8),
         indices.astype(np.uint32),
     )
     write_glb(

@@ -35,6 +35,54 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
+    from envs.simulator import make_simulator
+    from launch.config import run_dir, save_config
+
+    overrides = list(args.overrides)
+    overrides.append(f"seed={args.seed}")
+    if args.sim:
+        overrides.append(f"sim.type={args.sim}")
+    if args.max_steps is not None:
+        overrides.append(f"explorer.max_steps={args.max_steps}")
+    if args.up:
+        overrides.append(f"sim.scene_up={args.up}")
+    if args.save_frames:
+        overrides.append("save_frames=true")
+    config = resolve_episode_config(args.preset, args.answerer, overrides)
+    start = start_state(args.start_position, args.start_rotation)
+    out = Path(args.out) if args.out else run_dir("explore", Path(args.scene or "generated").name)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "config.yaml")
+    scene = args.scene
+    if scene is None:
+        from envs.scenegen import generate_scene
+
+        scene = str(generate_scene(out / "scene", "apartment", seed=args.seed))
+        logger.info("generated %s", scene)
+    sim = make_simulator(config.sim)
+    try:
+        episode = Episode(sim, config)
+        with tqdm(total=config.explorer.max_steps, desc="exploring", unit="step") as bar:
+            result = episode.run(
+                EpisodeSpec(args.question, scene, "explore", start), out / "episodes" / "explore", bar
+            )
+    finally:
+        sim.close()
+    print(f"question: {result.question}")
+    print(f"answer:   {result.answer}  (confidence {result.confidence:.2f})")
+    print(
+        f"steps {result.steps}, path {result.path_length_m:.1f} m, coverage "
+        f"{100 * result.coverage:.1f}%, stop: {result.stop_reason}, "
+        f"{result.wall_time_s['total']:.1f} s"
+    )
+    print(f"outputs:  {out}")
+    return 0
+
+
 def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -61,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--count", type=int, default=1)
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(handler=_cmd_scenes_generate)
+
+    explore = commands.add_parser(
+        "explore", help="explore a scene, build the memory and answer a question"
+    )
+    explore.add_argument("--scene", default=None, help="scene path (default: a generated apartment)")
+    explore.add_argument(
+        "--question", default="What color is the sofa?", help="the question to answer"
+    )
+    explore.add_argument("--up", choices=("y", "z"), default=None, help="the scene file's up axis")
+    explore.add_argument("--start-position", type=float, nargs=3, metavar=("X", "Y", "Z"))
+    explore.add_argument("--start-rotation", type=float, nargs=4, metavar=("W", "X", "Y", "Z"))
+    explore.add_argument("--sim", choices=("meshsim", "habitat"), default=None)
+    explore.add_argument("--preset", default="discrete", help="discrete, aeqa or a YAML path")
+    explore.add_argument("--answerer", default="memory", help="memory, hf, openai or a YAML path")
+    explore.add_argument("--max-steps", type=int, default=None)
+    explore.add_argument("--seed", type=int, default=0)
+    explore.add_argument("--out", default=None, help="output folder (default: outputs/explore/...)")
+    explore.add_argument("--save-frames", action="store_true", help="write every RGB frame")
+    explore.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    explore.set_defaults(handler=_cmd_explore)
 
     bench = commands.add_parser("bench", help="measure speed against in-run baselines")
     targets = bench.add_subparsers(dest="bench_command", required=True)

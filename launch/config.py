@@ -1,63 +1,13 @@
-"""Configs: dataclass schemas filled from YAML presets and ``key=value`` overrides.
-
-A config is resolved once at the entry point, saved beside the run's outputs and never
-mutated afterwards.
-"""
+"""Run folders and saved configs: where a command writes its outputs."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from envs.errors import AeqaError
-
-T = TypeVar("T")
-
-
-def preset_path(group: str, name: str) -> Path:
-    """The YAML file of preset ``name`` in ``configs/<group>/``, or a path given directly."""
-    direct = Path(name)
-    if direct.suffix in (".yaml", ".yml") and direct.is_file():
-        return direct
-    path = Path(str(resources.files("configs") / group / f"{name}.yaml"))
-    if not path.is_file():
-        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise AeqaError(
-            f"unknown {group} preset {name!r}; use one of {', '.join(available)} or a YAML path"
-        )
-    return path
-
-
-def load_config(schema: type[T], presets: list[Path], overrides: list[str]) -> T:
-    """Merge presets (in order) and ``key=value`` overrides into a ``schema`` instance.
-
-    Raises:
-        AeqaError: an unknown key, a value of the wrong type or an unreadable preset.
-    """
-    try:
-        merged = OmegaConf.structured(schema)
-        for path in presets:
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
-        if overrides:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-        obj = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as e:
-        message = str(e).splitlines()[0]
-        raise AeqaError(f"bad config: {message}; check the preset and key=value overrides") from e
-    except (OSError, ValueError) as e:
-        raise AeqaError(f"bad config: {e}") from e
-    assert isinstance(obj, schema)
-    return obj
-
-
-def to_yaml(config: Any) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(config))
+from envs.config import to_yaml
 
 
 def save_config(config: Any, path: Path) -> None:

@@ -1,0 +1,244 @@
+"""Exploration benchmark: seen-floor coverage of the frontier explorer against a random walk on
+generated apartments, at fixed step counts.
+
+One run per scene and policy: the coverage and path length at each checkpoint are read off
+the same run as it passes the checkpoint (a run that stops early keeps its final values).
+Only the occupancy map is built (the semantic memory and the answering head do not change
+where the explorer goes), so a scene costs about its steps times render plus map update.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.episode import EpisodeConfig, coverage_of, resolve_episode_config
+from agents.explorer import FrontierExplorer, Waypoint
+from envs.geometry import quat_from_yaw
+from envs.simulator import Simulator, make_simulator
+from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
+from mapping.memory import SemanticMemory
+
+logger = logging.getLogger(__name__)
+
+#: the random walk's actions and their probabilities
+RANDOM_ACTIONS = (MOVE_FORWARD, TURN_LEFT, TURN_RIGHT)
+RANDOM_PROBABILITIES = (0.5, 0.25, 0.25)
+_QUESTION = "What is in the apartment?"
+
+Policy = Callable[[Observations, SemanticMemory], "str | Waypoint"]
+
+
+@dataclass
+class ExploreRun:
+    """One policy's run in one scene.
+
+    Attributes:
+        coverage: step count -> fraction of the start island's sampled points seen as free.
+        path_length_m: step count -> floor-plane distance travelled (m).
+        steps: steps taken; stop_reason: ``explored``, ``budget``, ...
+        final_coverage: coverage when the run ended.
+        time_s: wall time of the run (render, map update, policy; not the coverage probes).
+        actions: the action of every step; positions: (steps + 1, 3) world positions.
+    """
+
+    scene: str
+    coverage: dict[int, float]
+    path_length_m: dict[int, float]
+    steps: int
+    stop_reason: str
+    final_coverage: float
+    time_s: float
+    actions: list[str] = field(default_factory=list)
+    positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    memory: SemanticMemory | None = None
+
+
+def run_policy(
+    sim: Simulator,
+    scene: str | Path,
+    config: EpisodeConfig,
+    policy: Policy | None = None,
+    checkpoints: Sequence[int] = (100, 250, 500),
+    max_steps: int | None = None,
+    integrate_memory: bool = False,
+) -> ExploreRun:
+    """Run the frontier explorer (``policy=None``) or ``policy`` from the scene's start.
+
+    Args:
+        config: the episode configuration (simulator preset, explorer, seed).
+        policy: the next action from an observation and the memory; None for
+            :class:`FrontierExplorer`.
+        checkpoints: step counts at which coverage and path length are recorded.
+        max_steps: the budget (default ``config.explorer.max_steps``).
+        integrate_memory: also fuse frames into the semantic memory, as an episode does.
+    """
+    budget = config.explorer.max_steps if max_steps is None else max_steps
+    obs = sim.reset(str(scene), None, seed=config.seed)
+    memory = SemanticMemory(config.memory, floor_y=float(obs.state.position[1]))
+    stop_reason = "budget"
+    if policy is None:
+        explorer = FrontierExplorer(config.explorer)
+        explorer.reset(_QUESTION, np.random.default_rng(config.seed))
+        policy = explorer.act
+    else:
+        explorer = None
+    coverage: dict[int, float] = {}
+    lengths: dict[int, float] = {}
+    actions: list[str] = []
+    positions = [obs.state.position.copy()]
+    path_length = 0.0
+    probe_time = 0.0
+    t0 = time.perf_counter()
+
+    def observe(o: Observations, step: int) -> None:
+        if integrate_memory:
+            memory.integrate(o, step)
+        memory.occupancy.update(o)
+
+    observe(obs, 0)
+    step = 0
+    while True:
+        if step in checkpoints:
+            t = time.perf_counter()
+            coverage[step] = coverage_of(sim, memory, config.coverage_samples, config.seed)
+            lengths[step] = path_length
+            probe_time += time.perf_counter() - t
+        if step >= budget:
+            break
+        action = policy(obs, memory)
+        if action == STOP:
+            stop_reason = (explorer.done_reason if explorer else None) or "stop"
+            break
+        previous = obs.state.position
+        if isinstance(action, Waypoint):
+            obs = sim.teleport(action.position, quat_from_yaw(action.yaw_rad))
+        else:
+            obs = sim.step(action)
+        step += 1
+        path_length += float(np.linalg.norm((obs.state.position - previous)[[0, 2]]))
+        actions.append(action if isinstance(action, str) else "waypoint")
+        positions.append(obs.state.position.copy())
+        observe(obs, step)
+    elapsed = time.perf_counter() - t0 - probe_time
+    final = coverage_of(sim, memory, config.coverage_samples, config.seed)
+    for checkpoint in checkpoints:
+        coverage.setdefault(checkpoint, final)
+        lengths.setdefault(checkpoint, path_length)
+    return ExploreRun(
+        scene=str(scene),
+        coverage=coverage,
+        path_length_m=lengths,
+        steps=step,
+        stop_reason=stop_reason,
+        final_coverage=final,
+        time_s=elapsed,
+        actions=actions,
+        positions=np.array(positions),
+        memory=memory,
+    )
+
+
+def random_walk(seed: int) -> Policy:
+    """A seeded random walk: forward with probability 0.5, else a left or right turn."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs: Observations, memory: SemanticMemory) -> str:
+        return str(rng.choice(RANDOM_ACTIONS, p=RANDOM_PROBABILITIES))
+
+    return act
+
+
+def bench_explore(
+    scenes: int = 5,
+    seed: int = 0,
+    steps: Sequence[int] = (100, 250, 500),
+    config: EpisodeConfig | None = None,
+) -> dict[str, Any]:
+    """Coverage of the frontier explorer and of a random walk on generated apartments.
+
+    Args:
+        scenes: how many apartments to generate (``generate_scenes(dir, scenes, seed)``).
+        seed: the scene set's seed (the episodes use ``config.seed``).
+        steps: checkpoints (step counts); the budget is the largest.
+        config: the episode configuration; default the ``discrete`` preset.
+
+    Returns:
+        A JSON-able dict: ``coverage`` / ``random_coverage`` / ``path_length_m`` /
+        ``random_path_length_m`` (step count as a string -> mean over scenes),
+        ``episode_time_s`` (mean wall time of an explorer run), ``steps_to_stop`` (mean),
+        ``stop_reasons``, ``per_scene`` details, ``scenes`` and ``seed``.
+    """
+    from tqdm import tqdm
+
+    from envs.scenegen import generate_scenes
+
+    cfg = config or resolve_episode_config("discrete")
+    checkpoints = sorted({int(s) for s in steps})
+    budget = checkpoints[-1]
+    sim = make_simulator(cfg.sim)
+    explorer_runs: list[ExploreRun] = []
+    random_runs: list[ExploreRun] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="aeqa_bench_") as tmp:
+            paths = generate_scenes(Path(tmp), scenes, seed)
+            for i, path in enumerate(tqdm(paths, desc="explore", unit="scene")):
+                run = run_policy(sim, path, cfg, None, checkpoints, budget)
+                explorer_runs.append(run)
+                walk = run_policy(sim, path, cfg, random_walk(seed * 1000 + i), checkpoints, budget)
+                random_runs.append(walk)
+                logger.info(
+                    "%s: coverage %.3f in %d steps (%s), random %.3f",
+                    path.name,
+                    run.final_coverage,
+                    run.steps,
+                    run.stop_reason,
+                    walk.final_coverage,
+                )
+    finally:
+        sim.close()
+
+    def mean_at(runs: list[ExploreRun], attr: str) -> dict[str, float]:
+        return {
+            str(c): round(float(np.mean([getattr(r, attr)[c] for r in runs])), 4)
+            for c in checkpoints
+        }
+
+    return {
+        "scenes": scenes,
+        "seed": seed,
+        "steps": checkpoints,
+        "coverage": mean_at(explorer_runs, "coverage") if explorer_runs else {},
+        "random_coverage": mean_at(random_runs, "coverage") if random_runs else {},
+        "path_length_m": mean_at(explorer_runs, "path_length_m") if explorer_runs else {},
+        "random_path_length_m": mean_at(random_runs, "path_length_m") if random_runs else {},
+        "final_coverage": round(float(np.mean([r.final_coverage for r in explorer_runs])), 4)
+        if explorer_runs
+        else 0.0,
+        "episode_time_s": round(float(np.mean([r.time_s for r in explorer_runs])), 3)
+        if explorer_runs
+        else 0.0,
+        "steps_to_stop": round(float(np.mean([r.steps for r in explorer_runs])), 1)
+        if explorer_runs
+        else 0.0,
+        "stop_reasons": [r.stop_reason for r in explorer_runs],
+        "per_scene": [
+            {
+                "scene": Path(r.scene).name,
+                "coverage": {str(c): round(r.coverage[c], 4) for c in checkpoints},
+                "random_coverage": {str(c): round(w.coverage[c], 4) for c in checkpoints},
+                "final_coverage": round(r.final_coverage, 4),
+                "steps": r.steps,
+                "stop_reason": r.stop_reason,
+                "time_s": round(r.time_s, 3),
+            }
+            for r, w in zip(explorer_runs, random_runs, strict=True)
+        ],
+    }
