@@ -343,14 +343,21 @@ def horizontal_gap(a: ObjectInstance, b: ObjectInstance) -> float:
 
 
 def is_on_top_of(a: ObjectInstance, b: ObjectInstance, tolerance_m: float = 0.12) -> bool:
-    """True when ``a`` rests on ``b``: its bottom meets ``b``'s top and its footprint centre
-    lies over ``b``'s footprint."""
-    if a.object_id == b.object_id or b.structural:
+    """True when ``a`` rests on ``b``: its footprint centre lies over ``b``'s larger footprint
+    and its bottom is on ``b``'s upper part (a seat or a mattress lies below a backrest or
+    headboard), not on the floor."""
+    if a.object_id == b.object_id or b.structural or b.category == "rug":
         return False
-    if abs(float(a.bbox_min[1] - b.bbox_max[1])) > tolerance_m:
+    bottom = float(a.bbox_min[1])
+    if bottom > float(b.bbox_max[1]) + tolerance_m or bottom < float(b.bbox_min[1]) + 0.15:
+        return False
+    if float(a.bbox_max[1]) < float(b.bbox_max[1]) - 0.6:
         return False
     cx, cz = a.centroid[0], a.centroid[2]
-    return bool(b.bbox_min[0] <= cx <= b.bbox_max[0] and b.bbox_min[2] <= cz <= b.bbox_max[2])
+    over = b.bbox_min[0] <= cx <= b.bbox_max[0] and b.bbox_min[2] <= cz <= b.bbox_max[2]
+    a_area = float(a.size_m[0] * a.size_m[2])
+    b_area = float(b.size_m[0] * b.size_m[2])
+    return bool(over and a_area < b_area)
 
 
 def is_next_to(a: ObjectInstance, b: ObjectInstance, max_gap_m: float = 0.5) -> bool:

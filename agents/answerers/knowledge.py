@@ -78,6 +78,21 @@ MATERIALS: dict[str, str] = {
     "picture": "wood",
 }
 
+#: (category, room type) -> its usual material there, where it differs from the category's
+MATERIALS_IN_ROOM: dict[tuple[str, str], str] = {
+    ("sink", "kitchen"): "metal",
+}
+
+#: room type -> what people go there for
+ROOM_AFFORDANCES: dict[str, tuple[str, ...]] = {
+    "bathroom": ("take a shower", "brush my teeth", "take a bath", "use the toilet", "wash up"),
+    "kitchen": ("cook a meal", "prepare food", "make breakfast", "bake", "wash the dishes"),
+    "bedroom": ("sleep", "get some rest at night", "change clothes", "take a nap"),
+    "living room": ("watch tv with the family", "relax with guests", "sit on the couch"),
+    "office": ("work at a desk", "study", "work from home"),
+    "hallway": ("take off my shoes", "hang my coat", "enter the apartment"),
+}
+
 #: category -> usual (width, height, depth) in metres
 TYPICAL_SIZE_M: dict[str, tuple[float, float, float]] = {
     "fridge": (0.7, 1.8, 0.7),
@@ -149,4 +164,7 @@ STATEFUL = {
     "tv": ("on", "off"),
     "laptop": ("open", "closed"),
     "door": ("open", "closed"),
+    "fridge": ("open", "closed"),
+    "oven": ("open", "closed"),
+    "microwave": ("open", "closed"),
 }

@@ -20,6 +20,8 @@ from agents.answerers.base import Answer, AnswererConfig, check_question
 from agents.answerers.knowledge import (
     AFFORDANCES,
     MATERIALS,
+    MATERIALS_IN_ROOM,
+    ROOM_AFFORDANCES,
     STATEFUL,
     SYNONYMS,
     TYPICAL_SIZE_M,
@@ -37,30 +39,39 @@ _STOPWORDS = frozenset(
     "from with by and or do does did can could should would i you we my your it its this that "
     "these those some any be been color colour object objects thing things room apartment house "
     "home made size big small large medium open closed off up into near next top left right "
-    "use used usually people kind type quickly".split()
+    "use used usually people kind type quickly piece furniture appliance item device sitting "
+    "placed standing resting lying put set left hanging hung".split()
 )
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 #: kinds of question, recognised in this order by these patterns
 _KINDS: tuple[tuple[str, str], ...] = (
     ("count", r"\bhow many\b|\bnumber of\b"),
-    ("existence", r"^(is|are) there\b|^do (you|we) (see|have)\b"),
-    ("color", r"\b(what|which) colou?r\b|\bcolou?r (is|are|of)\b"),
+    ("existence", r"^(is|are) there\b|^do (you|we) (see|have)\b|^can (you|i|we) (find|see)\b|"
+                  r"^does the .+ have\b"),
+    ("color", r"\b(what|which) color\b|\bcolor (is|are|of)\b"),
     ("material", r"\bmade (of|from|out of)\b|\bmaterial\b"),
-    ("state", r"\b(on or off|off or on|open or closed|closed or open|turned (on|off)|switched "
-              r"(on|off)|is .* (on|off|open|closed)\??$)"),
     ("size", r"\b(how big|how large|what size|small,? medium|small or large|big or small|"
              r"large or small)\b"),
-    ("on_top_yes_no", r"^(is|are) (the|a|an) .+ (on top of|on) (the|a|an) .+"),
+    ("support", r"^(what|which)( piece of furniture| object| furniture)? is (the|a|an) .+ "
+                r"(sitting |placed |standing |resting |lying )?on\??$"),
+    ("on_top_yes_no", r"^(is|are) (the|a|an) .+ (on top of|on|sitting on|placed on|resting on|"
+                      r"lying on|standing on) (the|a|an) .+|^(has|have) (the|a|an) .+ (been )?"
+                      r"(put|placed|left|set) on (the|a|an) .+"),
+    ("state", r"\b(on or off|off or on|open or closed|closed or open|open or shut|shut or open)\b|"
+              r"\b(turned|switched) (on|off)\b|^is .* (on|off|open|closed|shut)\??$"),
+    ("wall_mounted", r"\b(hang|hangs|hanging|hung|mounted)\b"),
     ("functional", r"\b(where|what|which) (can|could|should|would|do|might) (i|you|we|one)\b|"
-                   r"\bwhat (can|could) be used\b"),
-    ("support", r"^what is the .+ (sitting |placed |standing |resting )?on\??$"),
-    ("on_top_what", r"\bwhat(\'s| is)? (is )?(on top of|on|sitting on|placed on|lying on) (the|a)\b"),
+                   r"\bwhat (can|could) be used\b|\b(what|which)( \w+)? (in the apartment|here) "
+                   r"(can|could|would|should) (i|you|we)\b|\bwould help me\b|"
+                   r"\bwhich room should i\b"),
+    ("on_top_what", r"\bwhat(\'s| is)? (is )?(on top of|on|sitting on|placed on|lying on|resting on) "
+                    r"(the|a)\b|\bwhat object is on( top of)? (the|a)\b"),
     ("next_to", r"\bwhat(\'s| is)? (is )?(next to|beside|near|by) (the|a)\b"),
     ("location", r"^where\b|\b(which|what) room\b|\bin which room\b"),
     ("knowledge", r"\b(which|what) (appliance|furniture|object|item|device)\b|\bwhat do people\b|"
-                  r"\bwhere do people\b|\bwhat is used\b|\bwhat keeps\b"),
-    ("recognition", r"^what\b|^which\b|^name\b"),
+                  r"\bwhere do people\b|\bwhat is used\b|\bwhat keeps\b|\bmeant for\b"),
+    ("recognition", r"^what\b|^which\b|^name\b|^there is\b"),
 )
 
 
@@ -104,6 +115,7 @@ class MemoryAnswerer:
             "next_to": self._next_to,
             "location": self._location,
             "knowledge": self._functional,
+            "wall_mounted": self._wall_mounted,
             "recognition": self._recognition,
         }
 
@@ -141,12 +153,23 @@ class MemoryAnswerer:
             names.append((category, category))
             names += [(s, category) for s in SYNONYMS.get(category, ())]
         best: dict[str, Mention] = {}
-        exact = {_singular(g): (g, i) for g, i in grams}
+        by_surface: dict[str, list[str]] = {}
         for surface, category in names:
-            if surface in exact:
-                position = exact[surface][1]
-                if category not in best or best[category].score < 1.0:
-                    best[category] = Mention(category, 1.0, position)
+            by_surface.setdefault(surface, []).append(category)
+        consumed: set[int] = set()
+        for n in (3, 2, 1):  # longest names first; a word belongs to one exact name
+            for i in range(len(words) - n + 1):
+                span = set(range(i, i + n))
+                gram = " ".join(_singular(w) for w in words[i : i + n])
+                if span & consumed or gram not in by_surface:
+                    continue
+                consumed |= span
+                for category in by_surface[gram]:
+                    if category not in best:
+                        best[category] = Mention(category, 1.0, i)
+        grams = [(g, i) for g, i in grams if i not in consumed]
+        if not grams:
+            return sorted(best.values(), key=lambda m: m.position)
         gram_texts = [g for g, _ in grams]
         similarity = self.embedder.similarity(gram_texts, [s for s, _ in names])
         for k, (surface, category) in enumerate(names):
@@ -173,7 +196,7 @@ class MemoryAnswerer:
         parsed = self.parse(question, objects)
         logger.debug("question %r -> %s %s", question, parsed.kind, parsed.mentions)
         result = self._handlers[parsed.kind](parsed, objects)
-        if result.text == UNKNOWN and parsed.kind not in ("recognition", "functional"):
+        if result.text == UNKNOWN and not parsed.mentions and parsed.kind in ("location", "recognition"):
             fallback = self._functional(parsed, objects)
             if fallback.text != UNKNOWN:
                 result = fallback
@@ -233,7 +256,10 @@ class MemoryAnswerer:
         found = self._candidates(parsed, objects)
         if not found or found[0].category not in MATERIALS:
             return self._unknown()
-        return Answer(MATERIALS[found[0].category], 0.6, [found[0].object_id])
+        obj = found[0]
+        room_type = re.sub(r"\s+\d+$", "", obj.region)
+        material = MATERIALS_IN_ROOM.get((obj.category, room_type), MATERIALS[obj.category])
+        return Answer(material, 0.6, [obj.object_id])
 
     def _size(self, parsed: ParsedQuestion, objects: list[ObjectInstance]) -> Answer:
         found = self._candidates(parsed, objects)
@@ -241,8 +267,9 @@ class MemoryAnswerer:
             return self._unknown()
         obj = found[0]
         typical = np.array(TYPICAL_SIZE_M[obj.category])
-        seen = np.sort(obj.obb_extent)[::-1]
-        scale = float(np.median(seen[:2] / np.sort(typical)[::-1][:2]))
+        # Voxel boxes are half a voxel larger on every side than the object.
+        seen = np.maximum(obj.obb_extent - 0.05, 0.01)
+        scale = float(seen.max() / typical.max())
         label = "small" if scale < 0.9 else "large" if scale > 1.1 else "medium"
         return self._single(found, label)
 
@@ -254,10 +281,13 @@ class MemoryAnswerer:
         state = object_state(obj)
         if state is None:
             return self._unknown()
-        yes_no = re.search(r"^is .*\b(turned|switched)? ?(on|off|open|closed)\??$", parsed.text)
-        asked_choice = re.search(r"\b(on or off|off or on|open or closed|closed or open)\b", parsed.text)
+        yes_no = re.search(r"^is .*\b(on|off|open|closed|shut)\??$", parsed.text)
+        asked_choice = re.search(
+            r"\b(on or off|off or on|open or closed|closed or open|open or shut|shut or open)\b",
+            parsed.text,
+        )
         if yes_no and not asked_choice:
-            asked = yes_no.group(2)
+            asked = {"shut": "closed"}.get(yes_no.group(1), yes_no.group(1))
             text = "yes" if asked == state else "no"
         else:
             text = state
@@ -316,7 +346,8 @@ class MemoryAnswerer:
     def _location(self, parsed: ParsedQuestion, objects: list[ObjectInstance]) -> Answer:
         found = self._candidates(parsed, objects)
         if not found:
-            return self._unknown()
+            room = self._room_for(_purpose_phrase(parsed.text), objects)
+            return Answer(room, 0.5) if room else self._unknown()
         obj = found[0]
         if obj.region:
             rooms = {o.region for o in found}
@@ -343,10 +374,47 @@ class MemoryAnswerer:
         if parsed.room:
             found = [o for o in found if o.region == parsed.room] or found
         found.sort(key=lambda o: -o.point_count)
-        wants_place = parsed.text.startswith("where") or "which room" in parsed.text
+        wants_place = bool(re.search(r"^where\b|\b(which|what) room\b", parsed.text))
+        if wants_place:
+            room = self._room_for(purpose, objects)
+            if room is not None:
+                return Answer(room, 0.7, [o.object_id for o in found[:2]])
         text = found[0].region if wants_place and found[0].region else best
         confidence = min(0.9, 0.3 + score)
         return Answer(text, confidence, [o.object_id for o in found[:2]])
+
+    def _wall_mounted(self, parsed: ParsedQuestion, objects: list[ObjectInstance]) -> Answer:
+        """The object hanging on a wall: off the floor, on nothing, against a wall."""
+        found = [
+            o
+            for o in objects
+            if o.category not in ("door", "window")
+            and o.bbox_min[1] > 0.3
+            and not any(is_on_top_of(o, b) for b in objects)
+            and min(o.size_m[0], o.size_m[2]) < 0.2
+            and (not parsed.room or o.region == parsed.room)
+        ]
+        if parsed.mentions:
+            named = [o for o in found if o.category in {m.category for m in parsed.mentions}]
+            found = named or found
+        if not found:
+            return self._unknown()
+        found.sort(key=lambda o: -o.point_count)
+        return self._single(found, found[0].category, ambiguous=len({o.category for o in found}) > 1)
+
+    def _room_for(self, purpose: str, objects: list[ObjectInstance]) -> str | None:
+        """The seen room whose kind best fits a purpose ("shower" -> the bathroom), where the
+        fit is clear; rooms of one kind numbered apart ("bedroom 2") count as that kind."""
+        rooms = sorted({o.region for o in objects if o.region})
+        kinds = {r: re.sub(r"\s+\d+$", "", r) for r in rooms}
+        phrases = [(p, r) for r in rooms for p in ROOM_AFFORDANCES.get(kinds[r], ())]
+        if not phrases:
+            return None
+        similarity = self.embedder.similarity([purpose], [p for p, _ in phrases])[0]
+        best = int(np.argmax(similarity))
+        if similarity[best] < 0.5:
+            return None
+        return phrases[best][1]
 
     def _recognition(self, parsed: ParsedQuestion, objects: list[ObjectInstance]) -> Answer:
         found = list(objects)
@@ -366,11 +434,14 @@ class MemoryAnswerer:
 
 
 def object_state(obj: ObjectInstance) -> str | None:
-    """What the geometry and colours say of a stateful object's state."""
+    """What the geometry and colours say of a stateful object's state: a glow means on, a
+    laptop's raised screen means open; appliance doors read closed unless seen otherwise."""
     if obj.category in ("lamp", "floor lamp", "tv"):
         return "on" if obj.lit_fraction >= 0.02 else "off"
     if obj.category == "laptop":
         return "open" if obj.size_m[1] > 0.1 else "closed"
+    if obj.category in ("fridge", "oven", "microwave"):
+        return "closed"
     return None
 
 
@@ -392,7 +463,7 @@ def _purpose_phrase(text: str) -> str:
     )
     if match:
         return match.group(1).rstrip("?. ")
-    match = re.search(r"\b(?:used to|keeps|for) (.+)", text)
+    match = re.search(r"\b(?:used to|keeps|for|to) (.+)", text)
     return (match.group(1) if match else text).rstrip("?. ")
 
 
