@@ -6,9 +6,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -122,12 +122,16 @@ def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int)
 class Episode:
     """Runs episodes on one simulator with one answering head (both reused across episodes)."""
 
-    def __init__(self, sim: Simulator, config: EpisodeConfig, answerer: Answerer | None = None) -> None:
+    def __init__(
+        self, sim: Simulator, config: EpisodeConfig, answerer: Answerer | None = None
+    ) -> None:
         self.sim = sim
         self.config = config
         self.answerer = answerer or make_answerer(config.answerer)
 
-    def run(self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None) -> EpisodeResult:
+    def run(
+        self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None
+    ) -> EpisodeResult:
         cfg = self.config
         question = check_question(spec.question)
         times: dict[str, float] = {}
@@ -135,12 +139,16 @@ class Episode:
         obs = self.sim.reset(spec.scene, spec.start, seed=cfg.seed)
         start_state = obs.state
         times["reset"] = time.perf_counter() - t0
-        memory = SemanticMemory(cfg.memory, scene_labels(self.sim), floor_y=float(start_state.position[1]))
+        memory = SemanticMemory(
+            cfg.memory, scene_labels(self.sim), floor_y=float(start_state.position[1])
+        )
         relevance = None
         if cfg.explorer.score == "question":
             from agents.answerers.matching import TextEmbedder
 
-            relevance = ObjectRelevance(TextEmbedder(cfg.answerer.embedding_model), cfg.explorer.question_radius_m)
+            relevance = ObjectRelevance(
+                TextEmbedder(cfg.answerer.embedding_model), cfg.explorer.question_radius_m
+            )
         explorer = FrontierExplorer(cfg.explorer, relevance)
         rng = np.random.default_rng(cfg.seed)
         explorer.reset(question, rng)
@@ -216,7 +224,9 @@ class Episode:
         return self.sim.step(action)
 
     @staticmethod
-    def _observe(memory: SemanticMemory, obs: Observations, step: int, frames_dir: Path | None) -> None:
+    def _observe(
+        memory: SemanticMemory, obs: Observations, step: int, frames_dir: Path | None
+    ) -> None:
         memory.integrate(obs, step)
         memory.occupancy.update(obs)
         if frames_dir is not None:
@@ -227,7 +237,10 @@ class Episode:
 
 
 def write_episode(
-    out_dir: Path, result: EpisodeResult, trajectory: list[TrajectoryStep], memory: SemanticMemory | None
+    out_dir: Path,
+    result: EpisodeResult,
+    trajectory: list[TrajectoryStep],
+    memory: SemanticMemory | None,
 ) -> None:
     """The episode folder: ``episode.json``, ``trajectory.json`` and ``memory/``."""
     out_dir.mkdir(parents=True, exist_ok=True)

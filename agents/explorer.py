@@ -1,25 +1,46 @@
 """The frontier explorer: look around, pick a frontier by a pluggable score, plan a path on the
-occupancy map and follow it with discrete actions or with waypoints."""
+occupancy map and follow it with discrete actions or with waypoints.
+
+Loops are bounded by construction:
+
+- a goal is kept until it is reached, its frontier is gone, or it runs out of steps (a budget
+  set from its path length when chosen, and a limit on steps without getting closer); a
+  reached or abandoned goal marks a *done* disk around its frontier cell, and frontier cells
+  in done disks are never chosen again, so no place is the goal twice;
+- goals are re-scored every ``replan_every`` steps, but the current one gets a bonus
+  (``switch_ratio``), so near-equal frontiers do not take turns;
+- a forward move the simulator blocked marks the cells ahead as blocked for planning for a
+  while (the agent's map and the simulator's navigable area differ), and repeated blocked
+  moves trigger a recovery: turn to the most open direction on the map and walk a few steps;
+- turning never reverses direction with the target behind the agent (no left-right dithering).
+
+The path is replanned on every step from where the agent stands (a cost field that prefers
+clearance from obstacles) and followed towards a look-ahead point on it.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from scipy import ndimage
 
-from agents.planning import DistanceField, unknown_around
+from agents.planning import DistanceField, box_counts
 from envs.errors import AeqaError
 from envs.geometry import yaw_from_quat
 from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
 from mapping.memory import SemanticMemory
-from mapping.occupancy import Frontier
+from mapping.occupancy import UNKNOWN, Frontier, frontier_mask
 
 logger = logging.getLogger(__name__)
 
 SCORES = ("nearest", "info_gain", "question")
+_TURNS = (TURN_LEFT, TURN_RIGHT)
+#: a turn of the discrete action space (radians), for costs and recovery directions
+_TURN_RAD = math.radians(30.0)
 
 
 @dataclass
@@ -33,6 +54,7 @@ class ExplorerConfig:
     max_steps: int = 500
     #: turns of a full look-around at the start (12 x 30 degrees); 0 to skip
     look_around_turns: int = 12
+    #: steps between re-scoring the frontiers while a goal is being followed
     replan_every: int = 8
     min_frontier_m: float = 0.3
     goal_tolerance_m: float = 0.35
@@ -42,12 +64,28 @@ class ExplorerConfig:
     #: question-aware score: weight of the relevance of objects near a frontier
     question_weight: float = 2.0
     question_radius_m: float = 2.5
-    #: move attempts without motion before the current goal is abandoned
-    stuck_steps: int = 6
-    #: steps without getting closer to the goal before it is abandoned (breaks oscillations)
+    #: blocked forward moves in a row before the recovery behaviour
+    stuck_steps: int = 3
+    #: steps without getting closer to the goal before it is abandoned
     no_progress_steps: int = 30
-    #: planned paths keep this far from obstacles (falling back to the agent's radius)
-    plan_clearance_m: float = 0.2
+    #: paths prefer to keep this far from obstacles (a soft cost) ...
+    plan_clearance_m: float = 0.3
+    #: ... and never come closer than this (the agent's radius plus a map cell)
+    min_clearance_m: float = 0.15
+    #: extra cost of a step at ``min_clearance_m`` (relative to its length)
+    clearance_weight: float = 2.0
+    #: a goal's step budget: this many times the steps its path needs when chosen, plus 20
+    goal_budget_factor: float = 2.5
+    #: a re-scored frontier replaces the current goal only when this many times better
+    switch_ratio: float = 1.5
+    #: frontier cells within this distance of a reached or abandoned goal are not chosen
+    done_radius_m: float = 0.6
+    #: a turn costs as much as this much travel when frontiers are compared
+    turn_cost_m: float = 0.15
+    #: the agent steers towards the farthest visible path point within this distance
+    lookahead_m: float = 1.0
+    #: steps for which cells where a forward move was blocked stay blocked on the map
+    blocked_ttl_steps: int = 80
     #: waypoint mode: geodesic travel per step
     waypoint_max_m: float = 1.0
     #: stop early when the answering head's confidence reaches this (above 1 disables it)
@@ -67,12 +105,65 @@ class Waypoint:
 Action = str | Waypoint
 
 
+@dataclass
+class _Goal:
+    """The frontier being approached (world x, z, so map growth does not move it)."""
+
+    frontier_xz: np.ndarray
+    stand_xz: np.ndarray
+    score: float
+    since_step: int
+    budget_steps: int
+    best_m: float = math.inf
+    best_step: int = 0
+
+
+@dataclass
+class _Candidate:
+    label: int
+    frontier: tuple[int, int]  # window cell on the frontier
+    stand: tuple[int, int]  # window cell to walk to
+    distance_m: float
+    score: float = 0.0
+
+
+@dataclass
+class _Recovery:
+    """Turn to ``yaw_rad`` (at most ``turns`` turns), then walk ``forward`` steps."""
+
+    yaw_rad: float
+    turns: int
+    forward: int
+    mark_done: np.ndarray | None = None
+
+
+@dataclass
+class _Blocked:
+    xz: np.ndarray  # (K, 2) world x, z
+    until_step: int
+
+
+@dataclass
+class _Trace:
+    """Per-episode bookkeeping of the agent's own motion."""
+
+    last_action: str | None = None
+    last_position: np.ndarray | None = None
+    last_yaw: float = 0.0
+    stuck: int = 0
+    turns_in_a_row: int = 0
+    step_m: float = 0.25
+    looks: list[np.ndarray] = field(default_factory=list)
+
+
 class FrontierExplorer:
     """Chooses the next action from the latest observation and the memory."""
 
     def __init__(self, config: ExplorerConfig, relevance: RelevanceFn | None = None) -> None:
         if config.score not in SCORES:
-            raise AeqaError(f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}")
+            raise AeqaError(
+                f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}"
+            )
         if config.mode not in ("discrete", "waypoint"):
             raise AeqaError(f"unknown explorer mode {config.mode!r}; use discrete or waypoint")
         self.config = config
@@ -83,46 +174,74 @@ class FrontierExplorer:
         self.rng = rng
         self.step_count = 0
         self.look_around_left = self.config.look_around_turns
-        self.goal: tuple[int, int] | None = None
+        self.goal: _Goal | None = None
+        self.done_xz: list[np.ndarray] = []
+        self.blocked: list[_Blocked] = []
+        self.recovery: _Recovery | None = None
+        self.trace = _Trace()
         self.path: list[np.ndarray] = []
-        self.blacklist: list[np.ndarray] = []
-        self.recent: list[np.ndarray] = []
-        self.since_plan = 0
-        self.last_moved = False
-        self.failed_plans = 0
-        self.best_remaining = math.inf
-        self.steps_without_progress = 0
         self.done_reason: str | None = None
 
-    # --- choosing ----------------------------------------------------------------------------
+    # --- the step ----------------------------------------------------------------------------
 
     def act(self, obs: Observations, memory: SemanticMemory) -> Action:
         """The next action, or ``stop`` with :attr:`done_reason` set."""
         self.step_count += 1
+        self._note_motion(obs, memory)
+        action = self._decide(obs, memory)
+        trace = self.trace
+        if action == MOVE_FORWARD:
+            trace.turns_in_a_row = 0
+        trace.last_action = action if isinstance(action, str) else "waypoint"
+        trace.last_position = obs.state.position.copy()
+        trace.last_yaw = yaw_from_quat(obs.state.rotation)
+        return action
+
+    def _decide(self, obs: Observations, memory: SemanticMemory) -> Action:
         position = obs.state.position
-        if self.last_moved:
-            # Progress is judged over the steps that tried to move, not over turns in place.
-            self.recent = (self.recent + [position.copy()])[-self.config.stuck_steps :]
         if self.look_around_left > 0:
             self.look_around_left -= 1
             return self._look_around_action(obs)
-        if self._stuck() or self.steps_without_progress > self.config.no_progress_steps:
-            self._abandon_goal(position)
-        if self.goal is None or self.since_plan >= self.config.replan_every or self._reached(position):
-            if not self._plan_any(position, memory):
-                if self.failed_plans == 0 and self.config.look_around_turns > 0:
-                    # Nothing reachable from here: look around once more before giving up.
-                    self.failed_plans += 1
-                    self.look_around_left = self.config.look_around_turns - 1
-                    return self._look_around_action(obs)
-                self.done_reason = "explored"
-                return STOP
-            self.failed_plans = 0
-        self.since_plan += 1
-        self._track_progress(position)
-        action = self._follow(obs)
-        self.last_moved = action == MOVE_FORWARD or isinstance(action, Waypoint)
-        return action
+        if self.recovery is not None:
+            action = self._recover(obs)
+            if action is not None:
+                return action
+        if self.trace.stuck >= self.config.stuck_steps or self.trace.turns_in_a_row >= 12:
+            self._start_recovery(obs, memory)
+            action = self._recover(obs)
+            if action is not None:
+                return action
+        dfield = self._field(position, memory)
+        front = self._frontier_cells(dfield)
+        for _ in range(4):
+            if self.goal is not None:
+                outcome = self._check_goal(dfield, front, obs)
+                if outcome is not None:
+                    return outcome
+            due = self.goal is not None and (
+                (self.step_count - self.goal.since_step) % self.config.replan_every == 0
+            )
+            if self.goal is None or due:
+                self._select(dfield, front, obs, memory)
+            if self.goal is None:
+                break
+            action = self._follow(dfield, obs)
+            if action is not None:
+                return action
+            self._abandon("no path")
+        return self._finish(obs)
+
+    def _finish(self, obs: Observations) -> Action:
+        """Nothing left to go to: look around once more where not done yet, else stop."""
+        position = obs.state.position
+        cfg = self.config
+        looked = any(np.linalg.norm((p - position)[[0, 2]]) < 1.0 for p in self.trace.looks)
+        if cfg.look_around_turns > 0 and not looked:
+            self.trace.looks.append(position.copy())
+            self.look_around_left = cfg.look_around_turns - 1
+            return self._look_around_action(obs)
+        self.done_reason = "explored"
+        return STOP
 
     def _look_around_action(self, obs: Observations) -> Action:
         if self.config.mode == "waypoint":
@@ -130,125 +249,375 @@ class FrontierExplorer:
             return Waypoint(obs.state.position, yaw_from_quat(obs.state.rotation) + turn)
         return TURN_LEFT
 
-    def _track_progress(self, position: np.ndarray) -> None:
-        if not self.path:
+    # --- motion bookkeeping ------------------------------------------------------------------
+
+    def _note_motion(self, obs: Observations, memory: SemanticMemory) -> None:
+        """After a forward move: remember how far a free step goes, and mark the cells ahead
+        as blocked where the simulator stopped the agent short."""
+        trace = self.trace
+        if trace.last_action != MOVE_FORWARD or trace.last_position is None:
             return
-        remaining = _path_length(position, self.path)
-        if remaining < self.best_remaining - 0.05:
-            self.best_remaining = remaining
-            self.steps_without_progress = 0
-        else:
-            self.steps_without_progress += 1
+        moved = float(np.linalg.norm((obs.state.position - trace.last_position)[[0, 2]]))
+        if not obs.collided:
+            trace.step_m = max(moved, 0.05)
+            trace.stuck = 0
+            return
+        trace.stuck = trace.stuck + 1 if moved < 0.3 * trace.step_m else 0
+        if moved >= 0.8 * trace.step_m:
+            return  # slid along a wall almost a full step: nothing to learn
+        yaw = trace.last_yaw
+        ahead = np.array([-math.sin(yaw), -math.cos(yaw)])
+        side = np.array([ahead[1], -ahead[0]])
+        here = obs.state.position[[0, 2]]
+        cell = memory.occupancy.cell_m
+        points = [here + ahead * d + side * s for d in (0.1, 0.15, 0.2) for s in (-cell, 0.0, cell)]
+        self.blocked.append(
+            _Blocked(np.array(points), self.step_count + self.config.blocked_ttl_steps)
+        )
+        logger.debug("blocked ahead of %s", np.round(here, 2))
 
-    def _stuck(self) -> bool:
-        if len(self.recent) < self.config.stuck_steps or self.goal is None:
-            return False
-        spread = np.ptp(np.array(self.recent)[:, [0, 2]], axis=0)
-        return bool(np.hypot(*spread) < 0.1)
+    def _blocked_xz(self) -> np.ndarray:
+        self.blocked = [b for b in self.blocked if b.until_step > self.step_count]
+        if not self.blocked:
+            return np.zeros((0, 2))
+        return np.concatenate([b.xz for b in self.blocked])
 
-    def _abandon_goal(self, position: np.ndarray) -> None:
-        if self.path:
-            self.blacklist.append(self.path[-1].copy())
-        logger.debug("no progress at %s: abandoning goal", np.round(position, 2))
+    # --- planning ----------------------------------------------------------------------------
+
+    def _field(self, position: np.ndarray, memory: SemanticMemory) -> DistanceField:
+        cfg = self.config
+        return DistanceField(
+            memory.occupancy,
+            position,
+            clearance_m=cfg.min_clearance_m,
+            soft_clearance_m=cfg.plan_clearance_m,
+            soft_weight=cfg.clearance_weight,
+            blocked_xz=self._blocked_xz(),
+            start_relax_m=0.3,
+        )
+
+    def _frontier_cells(self, dfield: DistanceField) -> np.ndarray:
+        """(h, w) bool frontier cells of the field's window outside the done disks."""
+        front = frontier_mask(dfield.state)
+        if self.done_xz:
+            h, w = front.shape
+            g = dfield.occupancy.grid
+            k = int(math.ceil(self.config.done_radius_m / g.cell_m))
+            rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
+            disk = rr**2 + cc**2 <= k * k
+            for xz in self.done_xz:
+                r, c = g.world_to_cell_xz(float(xz[0]), float(xz[1]))
+                r, c = r - dfield.window[0], c - dfield.window[1]
+                a0, a1, b0, b1 = max(0, r - k), min(h, r + k + 1), max(0, c - k), min(w, c + k + 1)
+                if a0 < a1 and b0 < b1:
+                    local = disk[a0 - r + k : a1 - r + k, b0 - c + k : b1 - c + k]
+                    front[a0:a1, b0:b1] &= ~local
+        return front
+
+    def _window_cell(self, dfield: DistanceField, xz: np.ndarray) -> tuple[int, int]:
+        r, c = dfield.occupancy.grid.world_to_cell_xz(float(xz[0]), float(xz[1]))
+        return r - dfield.window[0], c - dfield.window[1]
+
+    def _cell_xz(self, dfield: DistanceField, rc: tuple[int, int]) -> np.ndarray:
+        return dfield.local_world(rc[0], rc[1])[[0, 2]]
+
+    def _check_goal(
+        self, dfield: DistanceField, front: np.ndarray, obs: Observations
+    ) -> Action | None:
+        """Update the current goal: reached (look at it, then done), gone, or out of steps."""
+        goal = self.goal
+        assert goal is not None
+        cfg = self.config
+        position = obs.state.position
+        r, c = self._window_cell(dfield, goal.frontier_xz)
+        k = int(math.ceil(0.5 / dfield.occupancy.cell_m))
+        h, w = front.shape
+        patch = front[max(0, r - k) : min(h, r + k + 1), max(0, c - k) : min(w, c + k + 1)]
+        if not patch.any():
+            self.goal = None  # seen: its frontier is gone
+            return None
+        if np.linalg.norm(goal.stand_xz - position[[0, 2]]) < cfg.goal_tolerance_m:
+            return self._reach(dfield, obs)
+        sr, sc = self._window_cell(dfield, goal.stand_xz)
+        inside = 0 <= sr < h and 0 <= sc < w
+        distance = float(dfield.distance[sr, sc]) if inside else math.inf
+        if distance < goal.best_m - 0.1:
+            goal.best_m, goal.best_step = distance, self.step_count
+        if self.step_count - goal.since_step > goal.budget_steps:
+            self._abandon("out of steps")
+        elif self.step_count - goal.best_step > cfg.no_progress_steps:
+            self._abandon("no progress")
+        return None
+
+    def _reach(self, dfield: DistanceField, obs: Observations) -> Action | None:
+        """At the goal: turn to face the unknown cells beside its frontier, then mark it done."""
+        goal = self.goal
+        assert goal is not None
         self.goal = None
-        self.best_remaining = math.inf
-        self.steps_without_progress = 0
-        self.path = []
-        self.recent = []
+        r, c = self._window_cell(dfield, goal.frontier_xz)
+        k = int(math.ceil(1.0 / dfield.occupancy.cell_m))
+        h, w = dfield.state.shape
+        a0, b0 = max(0, r - k), max(0, c - k)
+        unknown = np.argwhere(
+            dfield.state[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)] == UNKNOWN
+        )
+        self.done_xz.append(goal.frontier_xz)
+        if len(unknown) == 0:
+            return None
+        centre = unknown.mean(axis=0) + [a0, b0]
+        target = dfield.local_world(float(centre[0]), float(centre[1]))
+        delta = (target - obs.state.position)[[0, 2]]
+        if np.linalg.norm(delta) < 1e-6:
+            return None
+        yaw = math.atan2(-delta[0], -delta[1])
+        self.recovery = _Recovery(yaw, turns=7, forward=0)
+        return self._recover(obs)
 
-    def _reached(self, position: np.ndarray) -> bool:
-        if not self.path:
-            return True
-        return float(np.linalg.norm((self.path[-1] - position)[[0, 2]])) < self.config.goal_tolerance_m
+    def _abandon(self, why: str) -> None:
+        if self.goal is not None:
+            logger.debug("abandoning goal at %s: %s", np.round(self.goal.frontier_xz, 2), why)
+            self.done_xz.append(self.goal.frontier_xz)
+        self.goal = None
 
-    def _plan_any(self, position: np.ndarray, memory: SemanticMemory) -> bool:
-        """Plan with the safe clearance, then the agent's radius; last, forgive the goals
-        abandoned earlier (the map has grown since) before concluding nothing is left."""
-        if self._plan(position, memory) or self._plan(position, memory, relaxed=True):
-            return True
-        if self.blacklist:
-            self.blacklist = []
-            return self._plan(position, memory, relaxed=True)
-        return False
-
-    def _plan(self, position: np.ndarray, memory: SemanticMemory, relaxed: bool = False) -> bool:
-        """Keep the current frontier while it is still one, else pick the best reachable
-        frontier; plan a path to it. False when none is left.
-
-        Sticking to a goal until it is reached or gone avoids dithering between frontiers of
-        similar scores as the map grows. ``relaxed`` plans with the agent's radius as the
-        clearance instead of the safer ``plan_clearance_m``.
-        """
-        self.since_plan = 0
-        occupancy = memory.occupancy
-        frontiers = occupancy.frontiers(position, self.config.min_frontier_m)
-        if not frontiers:
-            return False
-        clearance = occupancy.agent_radius_m if relaxed else self.config.plan_clearance_m
-        field = DistanceField(occupancy, position, clearance_m=clearance)
-        if self.goal is not None and self.path and not self._reached(position):
-            goal_point = self.path[-1]
-            still = any(
-                np.min(np.linalg.norm(_cells_xz(occupancy, f.cells) - goal_point[[0, 2]], axis=1))
-                < 0.5
-                for f in frontiers
-            )
-            if still and math.isfinite(field.to_cell(*self.goal)):
-                self.path = field.path_to(*self.goal)[1:]
-                if self.path:
-                    return True
-        best: tuple[float, tuple[int, int]] | None = None
-        for frontier in frontiers:
-            reach = field.nearest_reachable(frontier.cells)
-            if reach is None:
+    def _select(
+        self, dfield: DistanceField, front: np.ndarray, obs: Observations, memory: SemanticMemory
+    ) -> None:
+        """Score the reachable frontiers and make the best the goal (the current goal's
+        frontier wins unless another scores ``switch_ratio`` times better)."""
+        cfg = self.config
+        cell = dfield.occupancy.cell_m
+        labels, count = ndimage.label(front, structure=np.ones((3, 3), bool))
+        if count == 0:
+            self.goal = None
+            return
+        index = np.arange(1, count + 1)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        index = index[sizes * cell >= cfg.min_frontier_m]
+        if len(index) == 0:
+            self.goal = None
+            return
+        reach_cells = 3
+        near = dfield.reach_min(reach_cells)
+        lows = ndimage.minimum(near, labels, index)
+        spots = ndimage.minimum_position(near, labels, index)
+        candidates = []
+        for label, low, spot in zip(index, np.atleast_1d(lows), spots, strict=True):
+            if not math.isfinite(float(low)):
                 continue
-            row, col, distance = reach
-            target = field.world_of(row, col)
-            if any(np.linalg.norm((target - b)[[0, 2]]) < 0.5 for b in self.blacklist):
-                continue
-            if distance < self.config.goal_tolerance_m:
-                # Standing at it already and it is still unknown beyond: nothing more to see.
-                continue
-            score = self._score(frontier, distance, (row, col), memory)
-            if best is None or score > best[0]:
-                best = (score, (row, col))
-        if best is None:
-            return False
-        if self.goal != best[1]:
-            self.best_remaining = math.inf
-            self.steps_without_progress = 0
-        self.goal = best[1]
-        self.path = field.path_to(*self.goal)[1:]
-        return bool(self.path)
+            f = (int(spot[0]), int(spot[1]))
+            stand = dfield.stand_cell(f[0], f[1], reach_cells)
+            candidates.append(_Candidate(int(label), f, stand, float(dfield.distance[stand])))
+        if not candidates:
+            self.goal = None
+            return
+        self._score(candidates, dfield, labels, obs, memory)
+        current = self._current_label(dfield, labels)
+        for cand in candidates:
+            if cand.label == current:
+                cand.score = (
+                    cand.score * cfg.switch_ratio
+                    if cand.score > 0
+                    else cand.score / cfg.switch_ratio
+                )
+        best = max(candidates, key=lambda cand: (cand.score, -cand.distance_m))
+        frontier_xz = self._cell_xz(dfield, best.frontier)
+        stand_xz = self._cell_xz(dfield, best.stand)
+        if self.goal is not None and best.label == current:
+            self.goal.frontier_xz, self.goal.stand_xz = frontier_xz, stand_xz
+            return
+        steps = best.distance_m / max(self.trace.step_m, 0.05)
+        self.goal = _Goal(
+            frontier_xz=frontier_xz,
+            stand_xz=stand_xz,
+            score=best.score,
+            since_step=self.step_count,
+            budget_steps=int(cfg.goal_budget_factor * steps) + 20,
+            best_m=best.distance_m,
+            best_step=self.step_count,
+        )
+        logger.debug(
+            "goal %s at %.2f m (score %.3g)", np.round(frontier_xz, 2), best.distance_m, best.score
+        )
+
+    def _current_label(self, dfield: DistanceField, labels: np.ndarray) -> int:
+        """Label of the frontier cluster the current goal is about (0 when none)."""
+        if self.goal is None:
+            return 0
+        r, c = self._window_cell(dfield, self.goal.frontier_xz)
+        k = int(math.ceil(0.5 / dfield.occupancy.cell_m))
+        h, w = labels.shape
+        a0, b0 = max(0, r - k), max(0, c - k)
+        patch = labels[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)]
+        hits = np.argwhere(patch > 0)
+        if len(hits) == 0:
+            return 0
+        nearest = hits[np.argmin(((hits + [a0, b0] - [r, c]) ** 2).sum(axis=1))]
+        return int(patch[nearest[0], nearest[1]])
 
     def _score(
-        self, frontier: Frontier, distance_m: float, cell: tuple[int, int], memory: SemanticMemory
-    ) -> float:
+        self,
+        candidates: list[_Candidate],
+        dfield: DistanceField,
+        labels: np.ndarray,
+        obs: Observations,
+        memory: SemanticMemory,
+    ) -> None:
         cfg = self.config
+        position = obs.state.position
+        yaw = yaw_from_quat(obs.state.rotation)
+        turn_cost = np.zeros(len(candidates))
+        for i, cand in enumerate(candidates):
+            target = dfield.local_world(*(cand.stand if cand.distance_m > 0.3 else cand.frontier))
+            delta = (target - position)[[0, 2]]
+            if np.linalg.norm(delta) > 1e-6:
+                error = abs(_wrap(math.atan2(-delta[0], -delta[1]) - yaw))
+                turn_cost[i] = max(0.0, error - math.radians(cfg.heading_tolerance_deg)) / _TURN_RAD
+        turn_cost *= cfg.turn_cost_m
+        distance = np.array([cand.distance_m for cand in candidates])
         if cfg.score == "nearest":
-            return -distance_m
-        gain = unknown_around(memory.occupancy, cell[0], cell[1], cfg.info_gain_radius_m)
-        score = gain / (distance_m + 1.0)
-        if cfg.score == "question" and self.relevance is not None:
-            score *= 1.0 + cfg.question_weight * self.relevance(self.question, frontier, memory)
-        return score
+            scores = -(distance + turn_cost)
+        else:
+            k = int(math.ceil(cfg.info_gain_radius_m / dfield.occupancy.cell_m))
+            cells = np.array([cand.frontier for cand in candidates])
+            gain = box_counts(dfield.state == UNKNOWN, cells, k).astype(np.float64)
+            scores = gain / (distance + turn_cost + 1.0)
+            if cfg.score == "question" and self.relevance is not None:
+                for i, cand in enumerate(candidates):
+                    frontier = self._frontier_record(dfield, labels, cand)
+                    relevance = self.relevance(self.question, frontier, memory)
+                    scores[i] *= 1.0 + cfg.question_weight * relevance
+        for cand, score in zip(candidates, scores, strict=True):
+            cand.score = float(score)
+
+    @staticmethod
+    def _frontier_record(dfield: DistanceField, labels: np.ndarray, cand: _Candidate) -> Frontier:
+        local = np.argwhere(labels == cand.label)
+        cells = local + np.array(dfield.window)
+        centre = local.mean(axis=0)
+        cell = dfield.occupancy.cell_m
+        return Frontier(
+            centroid=dfield.local_world(float(centre[0]), float(centre[1])),
+            target=dfield.local_world(*cand.stand),
+            size_cells=len(cells),
+            size_m=len(cells) * cell,
+            reachable=True,
+            cells=cells,
+        )
 
     # --- following ---------------------------------------------------------------------------
 
-    def _follow(self, obs: Observations) -> Action:
-        position = obs.state.position
-        while len(self.path) > 1 and np.linalg.norm((self.path[0] - position)[[0, 2]]) < 0.3:
-            self.path.pop(0)
+    def _follow(self, dfield: DistanceField, obs: Observations) -> Action | None:
+        """The action towards the current goal along a freshly planned path (None when the
+        goal cannot be reached from here)."""
+        goal = self.goal
+        assert goal is not None
+        sr, sc = self._window_cell(dfield, goal.stand_xz)
+        cells = dfield.path_cells(sr + dfield.window[0], sc + dfield.window[1])
+        if not cells:
+            return None
         if self.config.mode == "waypoint":
-            return self._next_waypoint(position)
-        target = self.path[0]
-        delta = (target - position)[[0, 2]]
+            self.path = [dfield.local_world(*rc) for rc in cells]
+            self.path = dfield._pull_taut(self.path, cells)[1:] or [dfield.local_world(*cells[-1])]
+            return self._next_waypoint(obs.state.position)
+        carrot = self._carrot(dfield, cells)
+        return self._steer(obs, dfield.local_world(*carrot))
+
+    def _carrot(self, dfield: DistanceField, cells: list[tuple[int, int]]) -> tuple[int, int]:
+        """The farthest path cell within ``lookahead_m`` in a straight, passable line."""
+        cell = dfield.occupancy.cell_m
+        length = 0.0
+        reach = 1
+        for i in range(1, len(cells)):
+            step = math.hypot(cells[i][0] - cells[i - 1][0], cells[i][1] - cells[i - 1][1])
+            length += step * cell
+            if length > self.config.lookahead_m:
+                break
+            reach = i
+        for i in range(min(reach, len(cells) - 1), 0, -1):
+            if dfield.line_free(cells[0], cells[i]):
+                return cells[i]
+        return cells[min(1, len(cells) - 1)]
+
+    def _steer(self, obs: Observations, target: np.ndarray) -> str:
+        delta = (target - obs.state.position)[[0, 2]]
+        if np.linalg.norm(delta) < 1e-6:
+            return MOVE_FORWARD
         desired = math.atan2(-delta[0], -delta[1])
-        heading = yaw_from_quat(obs.state.rotation)
-        error = math.atan2(math.sin(desired - heading), math.cos(desired - heading))
-        if abs(error) > math.radians(self.config.heading_tolerance_deg):
-            return TURN_LEFT if error > 0 else TURN_RIGHT
-        return MOVE_FORWARD
+        action = self._turn_towards(obs, desired, math.radians(self.config.heading_tolerance_deg))
+        if action != MOVE_FORWARD:
+            self.trace.turns_in_a_row += 1
+        return action
+
+    def _turn_towards(self, obs: Observations, desired: float, tolerance: float) -> str:
+        """Forward within ``tolerance``, else a turn towards ``desired``; with the target
+        behind, keep turning the way the agent already turns (no left-right dithering)."""
+        error = _wrap(desired - yaw_from_quat(obs.state.rotation))
+        if abs(error) <= tolerance:
+            return MOVE_FORWARD
+        turn = TURN_LEFT if error > 0 else TURN_RIGHT
+        last = self.trace.last_action
+        if last in _TURNS and last != turn and abs(error) > math.radians(90.0):
+            turn = str(last)
+        return turn
+
+    def _start_recovery(self, obs: Observations, memory: SemanticMemory) -> None:
+        """Blocked again and again: face the most open direction on the map, walk two steps."""
+        position = obs.state.position
+        yaw = yaw_from_quat(obs.state.rotation)
+        dfield = self._field(position, memory)
+        best: tuple[float, float, float] | None = None
+        for k in range(1, 12):
+            heading = yaw + k * _TURN_RAD
+            run = self._open_run(dfield, position, heading, 1.0)
+            key = (run, -min(k, 12 - k), heading)
+            if best is None or key[:2] > best[:2]:
+                best = key
+        assert best is not None
+        logger.debug(
+            "stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(best[2])
+        )
+        self.trace.stuck = 0
+        self.trace.turns_in_a_row = 0
+        self.recovery = _Recovery(_wrap(best[2]), turns=7, forward=2 if best[0] >= 0.25 else 0)
+
+    @staticmethod
+    def _open_run(
+        dfield: DistanceField, position: np.ndarray, heading: float, limit_m: float
+    ) -> float:
+        """Free distance (m) from ``position`` along ``heading`` over passable cells."""
+        g = dfield.occupancy.grid
+        h, w = dfield.passable.shape
+        step = g.cell_m
+        run = 0.0
+        while run < limit_m:
+            d = run + step
+            x = position[0] - math.sin(heading) * d
+            z = position[2] - math.cos(heading) * d
+            r, c = g.world_to_cell_xz(x, z)
+            r, c = r - dfield.window[0], c - dfield.window[1]
+            if not (0 <= r < h and 0 <= c < w) or not dfield.passable[r, c]:
+                break
+            run = d
+        return run
+
+    def _recover(self, obs: Observations) -> Action | None:
+        """The next action of the recovery (or look-at) in progress, None when it is over."""
+        rec = self.recovery
+        assert rec is not None
+        if self.config.mode == "waypoint":
+            self.recovery = None
+            return Waypoint(obs.state.position, rec.yaw_rad) if rec.turns > 0 else None
+        if rec.turns > 0:
+            action = self._turn_towards(obs, rec.yaw_rad, _TURN_RAD / 2 + 1e-3)
+            if action != MOVE_FORWARD:
+                rec.turns -= 1
+                return action
+            rec.turns = 0
+        if rec.forward > 0:
+            rec.forward -= 1
+            return MOVE_FORWARD
+        self.recovery = None
+        return None
 
     def _next_waypoint(self, position: np.ndarray) -> Waypoint:
         """Walk the path for at most ``waypoint_max_m`` and face along it."""
@@ -296,19 +665,5 @@ class ObjectRelevance:
         return float(max(0.0, similarity.max()))
 
 
-def _cells_xz(occupancy: object, cells: np.ndarray) -> np.ndarray:
-    """World x, z (K, 2) of map cells (K, 2) given as (row, col)."""
-    grid = occupancy.grid  # type: ignore[attr-defined]
-    return np.stack(
-        [
-            grid.origin_x + (cells[:, 1] + 0.5) * grid.cell_m,
-            grid.origin_z + (cells[:, 0] + 0.5) * grid.cell_m,
-        ],
-        axis=1,
-    )
-
-
-def _path_length(position: np.ndarray, path: list[np.ndarray]) -> float:
-    """Floor-plane length (m) from ``position`` along the remaining waypoints."""
-    points = np.array([position] + list(path))[:, [0, 2]]
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+def _wrap(angle_rad: float) -> float:
+    return math.atan2(math.sin(angle_rad), math.cos(angle_rad))

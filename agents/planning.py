@@ -1,4 +1,16 @@
-"""Path planning on the agent's own occupancy map: Dijkstra over traversable cells."""
+"""Path planning on the agent's own occupancy map: Dijkstra over the traversable cells of the
+known part of the map, with a cost that keeps paths away from obstacles.
+
+The map is the agent's estimate, not the simulator's navigable area: obstacles low enough to
+hide below a level camera's view, or seen only at a grazing angle, are missing from it. So
+paths keep a *preferred* clearance where there is room (a soft cost that grows towards
+obstacles), accept a *minimum* one in narrow passages, and cells where a forward move was
+blocked can be passed in as extra obstacles.
+
+Window coordinates: a :class:`DistanceField` works on the sub-grid ``[r0:r1, c0:c1]`` of the
+map (``window = (r0, c0)``) that holds every known cell plus a margin; map cell
+``(row, col)`` is window cell ``(row - r0, col - c0)``.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +21,37 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from mapping.occupancy import UNKNOWN, OccupancyMap
+from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
 
 _STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2.0)), (1, -1, math.sqrt(2.0)))
 
 
 class DistanceField:
-    """Grid distances (metres) from the agent over the traversable cells of a map window.
+    """Path costs (metres, inflated near obstacles) from the agent over a map window.
+
+    Args:
+        occupancy: the map.
+        agent_position: (3,) world position of the agent's base.
+        margin_cells: unknown cells kept around the known part of the map.
+        clearance_m: the least distance to an occupied cell of a passable cell (default the
+            map's agent radius).
+        soft_clearance_m: up to this distance from obstacles a step costs more (linearly, up
+            to ``1 + soft_weight`` times its length at ``clearance_m``); None for plain lengths.
+        soft_weight: see ``soft_clearance_m``.
+        blocked_xz: (K, 2) world x, z of cells that are not passable whatever the map says
+            (where the simulator blocked a move).
+        start_relax_m: within this distance of the agent, free cells count as passable down
+            to half of ``clearance_m``, so an agent pressed against a wall plans its way out
+            from where it stands instead of from a cell snapped behind it.
+        limit_m: stop the search beyond this cost (cells farther stay ``inf``).
 
     Attributes:
         window: (row0, col0) of the window in the map grid.
-        distance: (h, w) metres from the agent, ``inf`` where unreachable.
+        state: (h, w) uint8 map states of the window (a copy).
+        clearance: (h, w) float metres to the nearest occupied cell.
+        passable: (h, w) bool cells a path may use.
+        distance: (h, w) path cost (m) from the agent, ``inf`` where unreachable.
+        start: (row, col) window cell the search starts from.
     """
 
     def __init__(
@@ -28,22 +60,58 @@ class DistanceField:
         agent_position: np.ndarray,
         margin_cells: int = 4,
         clearance_m: float | None = None,
+        *,
+        soft_clearance_m: float | None = None,
+        soft_weight: float = 0.0,
+        blocked_xz: np.ndarray | None = None,
+        start_relax_m: float = 0.0,
+        limit_m: float = math.inf,
     ) -> None:
         self.occupancy = occupancy
-        known = occupancy.state != 0
+        g = occupancy.grid
+        self.agent_cell = g.world_to_cell_xz(float(agent_position[0]), float(agent_position[2]))
+        r_agent, c_agent = self.agent_cell
+        known = occupancy.state != UNKNOWN
         rows = np.flatnonzero(known.any(axis=1))
         cols = np.flatnonzero(known.any(axis=0))
-        g = occupancy.grid
-        r_agent, c_agent = g.world_to_cell_xz(float(agent_position[0]), float(agent_position[2]))
         r0 = max(0, min(int(rows.min(initial=r_agent)), r_agent) - margin_cells)
         r1 = min(g.rows, max(int(rows.max(initial=r_agent)), r_agent) + margin_cells + 1)
         c0 = max(0, min(int(cols.min(initial=c_agent)), c_agent) - margin_cells)
         c1 = min(g.cols, max(int(cols.max(initial=c_agent)), c_agent) + margin_cells + 1)
         self.window = (r0, c0)
-        passable = occupancy.traversable(clearance_m)[r0:r1, c0:c1]
+        cell = occupancy.cell_m
+        self.state = occupancy.state[r0:r1, c0:c1].copy()
+        h, w = self.state.shape
+        # Every occupied cell lies in the window, so its distance transform is the map's.
+        self.clearance = ndimage.distance_transform_edt(self.state != OCCUPIED) * cell
+        hard = occupancy.agent_radius_m if clearance_m is None else clearance_m
+        free = self.state == FREE
+        passable = free & (self.clearance >= hard)
+        ra, ca = r_agent - r0, c_agent - c0
+        if start_relax_m > 0:
+            k = int(math.ceil(start_relax_m / cell))
+            rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
+            disk = rr**2 + cc**2 <= k * k
+            a0, a1 = max(0, ra - k), min(h, ra + k + 1)
+            b0, b1 = max(0, ca - k), min(w, ca + k + 1)
+            if a0 < a1 and b0 < b1:
+                local = disk[a0 - ra + k : a1 - ra + k, b0 - ca + k : b1 - ca + k]
+                relaxed = free[a0:a1, b0:b1] & (self.clearance[a0:a1, b0:b1] >= hard / 2)
+                passable[a0:a1, b0:b1] |= local & relaxed
+        if blocked_xz is not None and len(blocked_xz):
+            rows_b, cols_b = g.world_to_cells(np.asarray(blocked_xz, dtype=np.float64))
+            rows_b, cols_b = rows_b - r0, cols_b - c0
+            inside = (rows_b >= 0) & (rows_b < h) & (cols_b >= 0) & (cols_b < w)
+            passable[rows_b[inside], cols_b[inside]] = False
         self.passable = passable
-        self.start = self._start_cell(passable, r_agent - r0, c_agent - c0)
-        self.distance, self.predecessors = self._solve(passable, self.start)
+        if soft_clearance_m is not None and soft_weight > 0 and soft_clearance_m > hard:
+            excess = np.clip((soft_clearance_m - self.clearance) / (soft_clearance_m - hard), 0, 1)
+            self.cost = 1.0 + soft_weight * excess
+        else:
+            self.cost = np.ones((h, w))
+        self.start = self._start_cell(passable, ra, ca)
+        self.distance, self.predecessors = self._solve(self.start, limit_m)
+        self._reach_min: dict[int, np.ndarray] = {}
 
     @staticmethod
     def _start_cell(passable: np.ndarray, r: int, c: int) -> tuple[int, int]:
@@ -51,99 +119,141 @@ class DistanceField:
         r, c = min(max(r, 0), h - 1), min(max(c, 0), w - 1)
         if passable[r, c] or not np.any(passable):
             return r, c
-        # The agent may stand within its radius of an obstacle: start from the nearest free cell.
+        # The map may disagree with where the agent stands: start from the nearest passable cell.
         _, (ri, ci) = ndimage.distance_transform_edt(~passable, return_indices=True)
         return int(ri[r, c]), int(ci[r, c])
 
-    def _solve(self, passable: np.ndarray, start: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def _solve(self, start: tuple[int, int], limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+        passable, cost = self.passable, self.cost
         h, w = passable.shape
         cell = self.occupancy.cell_m
         index = np.arange(h * w).reshape(h, w)
         heads, tails, weights = [], [], []
         for dr, dc, step in _STEPS:
-            a = passable[max(0, -dr) : h - max(0, dr), max(0, -dc) : w - max(0, dc)]
-            src = index[max(0, -dr) : h - max(0, dr), max(0, -dc) : w - max(0, dc)]
-            dst = index[max(0, dr) : h + min(0, dr), max(0, dc) : w + min(0, dc)]
-            b = passable[max(0, dr) : h + min(0, dr), max(0, dc) : w + min(0, dc)]
-            ok = a & b
+            a_sl = (slice(max(0, -dr), h - max(0, dr)), slice(max(0, -dc), w - max(0, dc)))
+            b_sl = (slice(max(0, dr), h + min(0, dr)), slice(max(0, dc), w + min(0, dc)))
+            ok = passable[a_sl] & passable[b_sl]
             if dr and dc:  # no corner cutting
                 side1 = passable[max(0, dr) : h + min(0, dr), max(0, -dc) : w - max(0, dc)]
                 side2 = passable[max(0, -dr) : h - max(0, dr), max(0, dc) : w + min(0, dc)]
                 ok &= side1 & side2
-            heads += [src[ok], dst[ok]]
-            tails += [dst[ok], src[ok]]
-            weights += [np.full(int(ok.sum()), step * cell)] * 2
+            src, dst = index[a_sl][ok], index[b_sl][ok]
+            weight = step * cell * 0.5 * (cost[a_sl][ok] + cost[b_sl][ok])
+            heads += [src, dst]
+            tails += [dst, src]
+            weights += [weight, weight]
         graph = csr_matrix(
             (np.concatenate(weights), (np.concatenate(heads), np.concatenate(tails))),
             shape=(h * w, h * w),
         )
         source = start[0] * w + start[1]
-        dist, pred = dijkstra(graph, indices=source, return_predecessors=True)
+        dist, pred = dijkstra(graph, indices=source, return_predecessors=True, limit=limit_m)
         return dist.reshape(h, w), pred
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def local(self, row: int, col: int) -> tuple[int, int] | None:
+        """Window cell of a map cell, None outside the window."""
+        r, c = row - self.window[0], col - self.window[1]
+        h, w = self.distance.shape
+        return (r, c) if (0 <= r < h and 0 <= c < w) else None
 
     def to_cell(self, row: int, col: int) -> float:
         """Distance to a map cell (map coordinates), ``inf`` outside the window."""
-        r, c = row - self.window[0], col - self.window[1]
-        h, w = self.distance.shape
-        if not (0 <= r < h and 0 <= c < w):
-            return math.inf
-        return float(self.distance[r, c])
+        rc = self.local(row, col)
+        return math.inf if rc is None else float(self.distance[rc])
 
-    def nearest_reachable(self, cells: np.ndarray, reach_cells: int = 3) -> tuple[int, int, float] | None:
-        """The reachable cell (map row, col) closest to any of ``cells`` (K, 2), with its
-        distance; frontier cells themselves may sit too near obstacles to stand on."""
-        h, w = self.distance.shape
-        local = cells - np.array(self.window)
-        inside = (local[:, 0] >= 0) & (local[:, 0] < h) & (local[:, 1] >= 0) & (local[:, 1] < w)
-        local = local[inside]
+    def to_point(self, point: np.ndarray) -> float:
+        """Distance to the map cell under a world point (3,)."""
+        return self.to_cell(*self.occupancy.grid.world_to_cell_xz(float(point[0]), float(point[2])))
+
+    def reach_min(self, reach_cells: int) -> np.ndarray:
+        """(h, w) the least distance of a reachable cell within ``reach_cells`` (square)."""
+        if reach_cells not in self._reach_min:
+            self._reach_min[reach_cells] = ndimage.minimum_filter(
+                self.distance, size=2 * reach_cells + 1, mode="constant", cval=np.inf
+            )
+        return self._reach_min[reach_cells]
+
+    def nearest_reachable(
+        self, cells: np.ndarray, reach_cells: int = 3
+    ) -> tuple[int, int, float] | None:
+        """The reachable cell (map row, col) closest to any of ``cells`` (K, 2) map cells, with
+        its distance; frontier cells themselves may sit too near obstacles to stand on."""
+        local = self._inside(np.asarray(cells) - np.array(self.window))
         if len(local) == 0:
             return None
-        mask = np.zeros((h, w), dtype=bool)
-        mask[local[:, 0], local[:, 1]] = True
-        mask = ndimage.binary_dilation(mask, iterations=reach_cells)
-        candidates = np.where(mask & np.isfinite(self.distance), self.distance, np.inf)
-        flat = int(np.argmin(candidates))
-        best = float(candidates.flat[flat])
-        if not math.isfinite(best):
+        near = self.reach_min(reach_cells)[local[:, 0], local[:, 1]]
+        i = int(np.argmin(near))
+        if not math.isfinite(float(near[i])):
             return None
-        r, c = divmod(flat, w)
-        return r + self.window[0], c + self.window[1], best
+        r, c = self.stand_cell(int(local[i, 0]), int(local[i, 1]), reach_cells)
+        return r + self.window[0], c + self.window[1], float(self.distance[r, c])
+
+    def stand_cell(self, r: int, c: int, reach_cells: int) -> tuple[int, int]:
+        """The reachable window cell of least distance within ``reach_cells`` of window
+        cell ``(r, c)`` (itself where nothing is reachable)."""
+        h, w = self.distance.shape
+        a0, a1 = max(0, r - reach_cells), min(h, r + reach_cells + 1)
+        b0, b1 = max(0, c - reach_cells), min(w, c + reach_cells + 1)
+        patch = self.distance[a0:a1, b0:b1]
+        pr, pc = np.unravel_index(int(np.argmin(patch)), patch.shape)
+        return a0 + int(pr), b0 + int(pc)
+
+    def _inside(self, local: np.ndarray) -> np.ndarray:
+        h, w = self.distance.shape
+        keep = (local[:, 0] >= 0) & (local[:, 0] < h) & (local[:, 1] >= 0) & (local[:, 1] < w)
+        return local[keep]
+
+    def path_cells(self, row: int, col: int) -> list[tuple[int, int]]:
+        """Window cells from the start to a map cell (empty when it is unreachable)."""
+        rc = self.local(row, col)
+        if rc is None or not math.isfinite(float(self.distance[rc])):
+            return []
+        h, w = self.distance.shape
+        node = rc[0] * w + rc[1]
+        source = self.start[0] * w + self.start[1]
+        cells = [rc]
+        while node != source:
+            node = int(self.predecessors[node])
+            if node < 0:
+                return []
+            cells.append(divmod(node, w))
+        cells.reverse()
+        return cells
 
     def path_to(self, row: int, col: int) -> list[np.ndarray]:
         """World points (floor level) from the agent to a reachable map cell, pulled taut."""
-        h, w = self.distance.shape
-        r, c = row - self.window[0], col - self.window[1]
-        node = r * w + c
-        source = self.start[0] * w + self.start[1]
-        cells = [(r, c)]
-        while node != source and node >= 0:
-            node = int(self.predecessors[node])
-            if node < 0:
-                break
-            cells.append(divmod(node, w))
-        cells.reverse()
+        cells = self.path_cells(row, col)
         points = [self.world_of(rr + self.window[0], cc + self.window[1]) for rr, cc in cells]
         return self._pull_taut(points, cells)
 
-    def world_of(self, row: int, col: int) -> np.ndarray:
+    def world_of(self, row: float, col: float) -> np.ndarray:
         """World point (3,) on the floor at the centre of a map cell."""
         x, z = self.occupancy.grid.cell_to_world_xz(row, col)
         return np.array([x, self.occupancy.floor_y, z])
 
-    def _line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    def local_world(self, r: float, c: float) -> np.ndarray:
+        """World point (3,) of a window cell's centre (fractional cells allowed)."""
+        return self.world_of(r + self.window[0], c + self.window[1])
+
+    def line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
+        """Whether the straight segment between two window cells crosses passable cells only."""
         n = max(abs(b[0] - a[0]), abs(b[1] - a[1])) * 2 + 1
         rr = np.round(np.linspace(a[0], b[0], n)).astype(int)
         cc = np.round(np.linspace(a[1], b[1], n)).astype(int)
         return bool(np.all(self.passable[rr, cc]))
 
-    def _pull_taut(self, points: list[np.ndarray], cells: list[tuple[int, int]]) -> list[np.ndarray]:
+    def _pull_taut(
+        self, points: list[np.ndarray], cells: list[tuple[int, int]]
+    ) -> list[np.ndarray]:
         if len(points) <= 2:
             return points
         out = [points[0]]
         anchor = 0
         i = 1
         while i < len(points):
-            if i + 1 < len(points) and self._line_free(cells[anchor], cells[i + 1]):
+            if i + 1 < len(points) and self.line_free(cells[anchor], cells[i + 1]):
                 i += 1
                 continue
             out.append(points[i])
@@ -153,9 +263,23 @@ class DistanceField:
 
 
 def unknown_around(occupancy: OccupancyMap, row: int, col: int, radius_m: float) -> int:
-    """Unknown cells within ``radius_m`` of a map cell: what a visit there could reveal."""
+    """Unknown cells within ``radius_m`` (a square) of a map cell: what a visit there could
+    reveal."""
     k = int(math.ceil(radius_m / occupancy.cell_m))
     r0, r1 = max(0, row - k), min(occupancy.grid.rows, row + k + 1)
     c0, c1 = max(0, col - k), min(occupancy.grid.cols, col + k + 1)
     window = occupancy.state[r0:r1, c0:c1]
     return int(np.count_nonzero(window == UNKNOWN))
+
+
+def box_counts(mask: np.ndarray, cells: np.ndarray, k: int) -> np.ndarray:
+    """(K,) the number of true cells of ``mask`` (h, w) in the ``(2k+1)``-square around each
+    of ``cells`` (K, 2) (window row, col), from one summed-area table."""
+    h, w = mask.shape
+    table = np.zeros((h + 1, w + 1), dtype=np.int64)
+    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1)
+    r0 = np.clip(cells[:, 0] - k, 0, h)
+    r1 = np.clip(cells[:, 0] + k + 1, 0, h)
+    c0 = np.clip(cells[:, 1] - k, 0, w)
+    c1 = np.clip(cells[:, 1] + k + 1, 0, w)
+    return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]

@@ -68,9 +68,7 @@ def preset_path(group: str, name: str) -> Path:
     return path
 
 
-def load_config(
-    schema: type[T], presets: list[tuple[str, Path]], overrides: list[str]
-) -> T:
+def load_config(schema: type[T], presets: list[tuple[str, Path]], overrides: list[str]) -> T:
     """Merge presets (in order) and ``key=value`` overrides into a ``schema`` instance.
 
     Args:

@@ -37,6 +37,8 @@ def is_emissive(colors_u8: np.ndarray, tolerance: float = 24.0) -> np.ndarray:
     c = np.asarray(colors_u8, dtype=np.float64).reshape(-1, 3)
     distance = np.sqrt(((c[:, None, :] - _EMISSIVE_RGB[None, :, :]) ** 2).sum(axis=2))
     return np.asarray(distance.min(axis=1) <= tolerance)
+
+
 _RGB = np.array([PALETTE[n] for n in _NAMES], dtype=np.float64)
 
 

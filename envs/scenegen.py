@@ -2220,7 +2220,9 @@ def _draw_key_colors(count: int, rng: np.random.Generator) -> list[tuple[int, in
 
 def _instances(scene: GeneratedScene, rng: np.random.Generator) -> list[_Instance]:
     """Structure first (floors, ceilings, walls), then objects in placement order; ids 1..N."""
-    entries = [(p.category, p.region_id, p.color_name, [p.box], {}) for p in scene.structure]
+    entries: list[tuple[str, int, str, list[Box], dict[int, tuple[int, int, int]]]] = [
+        (p.category, p.region_id, p.color_name, [p.box], {}) for p in scene.structure
+    ]
     entries += [
         (o.spec.category, o.region_id, o.spec.color_name, o.boxes, o.spec.shape.lights)
         for o in scene.objects

@@ -38,6 +38,7 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
 def _cmd_explore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from agents.answerers.base import check_question
     from agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
     from envs.simulator import make_simulator
     from launch.config import run_dir, save_config
@@ -53,6 +54,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if args.save_frames:
         overrides.append("save_frames=true")
     config = resolve_episode_config(args.preset, args.answerer, overrides)
+    check_question(args.question)
     start = start_state(args.start_position, args.start_rotation)
     out = Path(args.out) if args.out else run_dir("explore", Path(args.scene or "generated").name)
     out.mkdir(parents=True, exist_ok=True)
@@ -66,9 +68,13 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     sim = make_simulator(config.sim)
     try:
         episode = Episode(sim, config)
-        with tqdm(total=config.explorer.max_steps, desc="exploring", unit="step") as bar:
+        # disable=None: a bar on a terminal, nothing in logs and pipes.
+        bar_options = {"desc": "exploring", "unit": "step", "disable": None}
+        with tqdm(total=config.explorer.max_steps, **bar_options) as bar:
             result = episode.run(
-                EpisodeSpec(args.question, scene, "explore", start), out / "episodes" / "explore", bar
+                EpisodeSpec(args.question, scene, "explore", start),
+                out / "episodes" / "explore",
+                bar,
             )
     finally:
         sim.close()
@@ -80,6 +86,14 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         f"{result.wall_time_s['total']:.1f} s"
     )
     print(f"outputs:  {out}")
+    return 0
+
+
+def _cmd_bench_mapping(args: argparse.Namespace) -> int:
+    from mapping.bench import bench_mapping
+
+    result = bench_mapping(scene=args.scene, frames=args.frames, seed=args.seed)
+    _print_result(result, args.json)
     return 0
 
 
@@ -113,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     explore = commands.add_parser(
         "explore", help="explore a scene, build the memory and answer a question"
     )
-    explore.add_argument("--scene", default=None, help="scene path (default: a generated apartment)")
+    explore.add_argument(
+        "--scene", default=None, help="scene path (default: a generated apartment)"
+    )
     explore.add_argument(
         "--question", default="What color is the sofa?", help="the question to answer"
     )
@@ -138,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.set_defaults(handler=_cmd_bench_sim)
+    mapping = targets.add_parser(
+        "mapping", help="memory integration rate against a bare open3d voxel down-sampling"
+    )
+    mapping.add_argument(
+        "--scene", default=None, help="scene path (default: a generated apartment)"
+    )
+    mapping.add_argument("--frames", type=int, default=36, help="recorded 640x480 frames")
+    mapping.add_argument("--seed", type=int, default=0)
+    mapping.add_argument("--json", action="store_true", help="print one JSON object")
+    mapping.set_defaults(handler=_cmd_bench_mapping)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class MemoryConfig:
     #: voxels seen fewer times are outliers for the object table
     min_voxel_count: int = 2
     min_object_voxels: int = 3
+    #: ``instances``: one object per instance id; ``clusters``: ignore ids and cluster each
+    #: category's voxels (for over-segmented ids, as ScanNet's, or a detector without ids)
+    object_mode: str = "instances"
     keyframes: int = 64
     keyframe_max_side: int = 640
     map_cell_m: float = 0.05
@@ -214,6 +217,10 @@ class SemanticMemory:
     def _derive_objects(self) -> list[ObjectInstance]:
         cfg = self.config
         voxels = self.voxel_labels()
+        if cfg.object_mode == "clusters":
+            voxels = replace(voxels, instance=np.zeros_like(voxels.instance))
+        elif cfg.object_mode != "instances":
+            raise AeqaError(f"unknown object_mode {cfg.object_mode!r}; use instances or clusters")
         objects = group_by_instance(
             voxels, self.categories, self.labels, cfg.voxel_m, cfg.min_object_voxels
         )

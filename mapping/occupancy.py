@@ -182,9 +182,7 @@ class OccupancyMap:
 
     def frontiers(self, agent_position: np.ndarray, min_size_m: float = 0.3) -> list[Frontier]:
         """Clusters of free cells that touch unknown cells, largest first."""
-        free = self.state == FREE
-        unknown = self.state == UNKNOWN
-        touches_unknown = ndimage.binary_dilation(unknown, structure=_CROSS) & free
+        touches_unknown = frontier_mask(self.state)
         labels, count = ndimage.label(touches_unknown, structure=np.ones((3, 3), bool))
         if count == 0:
             return []
@@ -261,6 +259,13 @@ class OccupancyMap:
 
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def frontier_mask(state: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool free cells with an unknown 4-neighbour, for a (rows, cols) uint8 state
+    grid (or a window of one)."""
+    unknown = state == UNKNOWN
+    return ndimage.binary_dilation(unknown, structure=_CROSS) & (state == FREE)
 
 
 def _forward_xz(T_world_camera: np.ndarray) -> np.ndarray:

@@ -36,41 +36,78 @@ logger = logging.getLogger(__name__)
 UNKNOWN = "unknown"
 _STOPWORDS = frozenset(
     "a an the is are was were there what which where who how many much of in on at to for "
-    "from with by and or do does did can could should would i you we my your it its this that "
-    "these those some any be been color colour object objects thing things room apartment house "
-    "home made size big small large medium open closed off up into near next top left right "
-    "use used usually people kind type quickly piece furniture appliance item device sitting "
-    "placed standing resting lying put set left hanging hung".split()
+    "from with by and or do does did can could should would i you we my your it its this "
+    "that these those some any be been color colour object objects thing things room "
+    "apartment house home made size big small large medium open closed off up into near "
+    "next top left right use used usually people kind type quickly piece furniture "
+    "appliance item device sitting placed standing resting lying put set left hanging "
+    "hung".split()
 )
-_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+)
 
 #: kinds of question, recognised in this order by these patterns
 _KINDS: tuple[tuple[str, str], ...] = (
     ("count", r"\bhow many\b|\bnumber of\b"),
-    ("existence", r"^(is|are) there\b|^do (you|we) (see|have)\b|^can (you|i|we) (find|see)\b|"
-                  r"^does the .+ have\b"),
+    (
+        "existence",
+        r"^(is|are) there\b|^do (you|we) (see|have)\b|^can (you|i|we) (find|see)\b|"
+        r"^does the .+ have\b",
+    ),
     ("color", r"\b(what|which) color\b|\bcolor (is|are|of)\b"),
     ("material", r"\bmade (of|from|out of)\b|\bmaterial\b"),
-    ("size", r"\b(how big|how large|what size|small,? medium|small or large|big or small|"
-             r"large or small)\b"),
-    ("support", r"^(what|which)( piece of furniture| object| furniture)? is (the|a|an) .+ "
-                r"(sitting |placed |standing |resting |lying )?on\??$"),
-    ("on_top_yes_no", r"^(is|are) (the|a|an) .+ (on top of|on|sitting on|placed on|resting on|"
-                      r"lying on|standing on) (the|a|an) .+|^(has|have) (the|a|an) .+ (been )?"
-                      r"(put|placed|left|set) on (the|a|an) .+"),
-    ("state", r"\b(on or off|off or on|open or closed|closed or open|open or shut|shut or open)\b|"
-              r"\b(turned|switched) (on|off)\b|^is .* (on|off|open|closed|shut)\??$"),
+    (
+        "size",
+        r"\b(how big|how large|what size|small,? medium|small or large|big or small|"
+        r"large or small)\b",
+    ),
+    (
+        "support",
+        r"^(what|which)( piece of furniture| object| furniture)? is (the|a|an) .+ "
+        r"(sitting |placed |standing |resting |lying )?on\??$",
+    ),
+    (
+        "on_top_yes_no",
+        r"^(is|are) (the|a|an) .+ (on top of|on|sitting on|placed on|resting on|"
+        r"lying on|standing on) (the|a|an) .+|^(has|have) (the|a|an) .+ (been )?"
+        r"(put|placed|left|set) on (the|a|an) .+",
+    ),
+    (
+        "state",
+        r"\b(on or off|off or on|open or closed|closed or open|open or shut|shut or open)\b|"
+        r"\b(turned|switched) (on|off)\b|^is .* (on|off|open|closed|shut)\??$",
+    ),
     ("wall_mounted", r"\b(hang|hangs|hanging|hung|mounted)\b"),
-    ("functional", r"\b(where|what|which) (can|could|should|would|do|might) (i|you|we|one)\b|"
-                   r"\bwhat (can|could) be used\b|\b(what|which)( \w+)? (in the apartment|here) "
-                   r"(can|could|would|should) (i|you|we)\b|\bwould help me\b|"
-                   r"\bwhich room should i\b"),
-    ("on_top_what", r"\bwhat(\'s| is)? (is )?(on top of|on|sitting on|placed on|lying on|resting on) "
-                    r"(the|a)\b|\bwhat object is on( top of)? (the|a)\b"),
+    (
+        "functional",
+        r"\b(where|what|which) (can|could|should|would|do|might) (i|you|we|one)\b|"
+        r"\bwhat (can|could) be used\b|\b(what|which)( \w+)? (in the apartment|here) "
+        r"(can|could|would|should) (i|you|we)\b|\bwould help me\b|"
+        r"\bwhich room should i\b",
+    ),
+    (
+        "on_top_what",
+        r"\bwhat(\'s| is)? (is )?(on top of|on|sitting on|placed on|lying on|resting on) "
+        r"(the|a)\b|\bwhat object is on( top of)? (the|a)\b",
+    ),
     ("next_to", r"\bwhat(\'s| is)? (is )?(next to|beside|near|by) (the|a)\b"),
     ("location", r"^where\b|\b(which|what) room\b|\bin which room\b"),
-    ("knowledge", r"\b(which|what) (appliance|furniture|object|item|device)\b|\bwhat do people\b|"
-                  r"\bwhere do people\b|\bwhat is used\b|\bwhat keeps\b|\bmeant for\b"),
+    (
+        "knowledge",
+        r"\b(which|what) (appliance|furniture|object|item|device)\b|\bwhat do people\b|"
+        r"\bwhere do people\b|\bwhat is used\b|\bwhat keeps\b|\bmeant for\b",
+    ),
     ("recognition", r"^what\b|^which\b|^name\b|^there is\b"),
 )
 
@@ -142,7 +179,11 @@ class MemoryAnswerer:
         for n in (3, 2, 1):
             for i in range(len(words) - n + 1):
                 gram = words[i : i + n]
-                if all(w in _STOPWORDS for w in gram) or gram[0] in _STOPWORDS or gram[-1] in _STOPWORDS:
+                if (
+                    all(w in _STOPWORDS for w in gram)
+                    or gram[0] in _STOPWORDS
+                    or gram[-1] in _STOPWORDS
+                ):
                     continue
                 grams.append((" ".join(gram), i))
         if not grams:
@@ -160,11 +201,11 @@ class MemoryAnswerer:
         for n in (3, 2, 1):  # longest names first; a word belongs to one exact name
             for i in range(len(words) - n + 1):
                 span = set(range(i, i + n))
-                gram = " ".join(_singular(w) for w in words[i : i + n])
-                if span & consumed or gram not in by_surface:
+                phrase = " ".join(_singular(w) for w in words[i : i + n])
+                if span & consumed or phrase not in by_surface:
                     continue
                 consumed |= span
-                for category in by_surface[gram]:
+                for category in by_surface[phrase]:
                     if category not in best:
                         best[category] = Mention(category, 1.0, i)
         grams = [(g, i) for g, i in grams if i not in consumed]
@@ -172,7 +213,7 @@ class MemoryAnswerer:
             return sorted(best.values(), key=lambda m: m.position)
         gram_texts = [g for g, _ in grams]
         similarity = self.embedder.similarity(gram_texts, [s for s, _ in names])
-        for k, (surface, category) in enumerate(names):
+        for k, (_, category) in enumerate(names):
             g = int(np.argmax(similarity[:, k]))
             score = float(similarity[g, k])
             if score >= self.config.match_threshold and (
@@ -185,8 +226,13 @@ class MemoryAnswerer:
         return [
             m
             for m in mentions
-            if not any(m.category != c and m.category in c.split() and m.score < 1.0 + 1e-9
-                       and c in covered for c in covered)
+            if not any(
+                m.category != c
+                and m.category in c.split()
+                and m.score < 1.0 + 1e-9
+                and c in covered
+                for c in covered
+            )
         ]
 
     # --- entry point -------------------------------------------------------------------------
@@ -196,12 +242,22 @@ class MemoryAnswerer:
         parsed = self.parse(question, objects)
         logger.debug("question %r -> %s %s", question, parsed.kind, parsed.mentions)
         result = self._handlers[parsed.kind](parsed, objects)
-        if result.text == UNKNOWN and not parsed.mentions and parsed.kind in ("location", "recognition"):
+        if (
+            result.text == UNKNOWN
+            and not parsed.mentions
+            and parsed.kind in ("location", "recognition")
+        ):
             fallback = self._functional(parsed, objects)
             if fallback.text != UNKNOWN:
                 result = fallback
         result.frame_ids = sorted(
-            {f for oid in result.object_ids for o in objects if o.object_id == oid for f in o.best_frames[:1]}
+            {
+                f
+                for oid in result.object_ids
+                for o in objects
+                if o.object_id == oid
+                for f in o.best_frames[:1]
+            }
         )
         return result
 
@@ -243,7 +299,9 @@ class MemoryAnswerer:
         if not parsed.mentions:
             return self._unknown()
         found = self._candidates(parsed, objects)
-        return Answer("yes" if found else "no", 0.85 if found else 0.6, [o.object_id for o in found])
+        return Answer(
+            "yes" if found else "no", 0.85 if found else 0.6, [o.object_id for o in found]
+        )
 
     def _color(self, parsed: ParsedQuestion, objects: list[ObjectInstance]) -> Answer:
         found = self._candidates(parsed, objects)
@@ -327,7 +385,8 @@ class MemoryAnswerer:
                 on_top.sort(key=lambda o: -o.point_count)
                 names = sorted({o.category for o in on_top})
                 return Answer(
-                    " and ".join(names), 0.85 if len(on_top) == 1 else 0.6,
+                    " and ".join(names),
+                    0.85 if len(on_top) == 1 else 0.6,
                     [base.object_id] + [o.object_id for o in on_top],
                 )
         return Answer("nothing", 0.4, [found[0].object_id])
@@ -400,7 +459,9 @@ class MemoryAnswerer:
         if not found:
             return self._unknown()
         found.sort(key=lambda o: -o.point_count)
-        return self._single(found, found[0].category, ambiguous=len({o.category for o in found}) > 1)
+        return self._single(
+            found, found[0].category, ambiguous=len({o.category for o in found}) > 1
+        )
 
     def _room_for(self, purpose: str, objects: list[ObjectInstance]) -> str | None:
         """The seen room whose kind best fits a purpose ("shower" -> the bathroom), where the
@@ -458,7 +519,8 @@ def _singular(word: str) -> str:
 def _purpose_phrase(text: str) -> str:
     """The part of a question that says what the asker wants to do."""
     match = re.search(
-        r"\b(?:can|could|should|would|do|might) (?:i|you|we|one|people)(?: usually)? (?:use to |go to )?(.+)",
+        r"\b(?:can|could|should|would|do|might) (?:i|you|we|one|people)(?: usually)? "
+        r"(?:use to |go to )?(.+)",
         text,
     )
     if match:
