@@ -1,6 +1,11 @@
 """The frontier explorer: look around, pick a frontier by a pluggable score, plan a path on the
 occupancy map and follow it with discrete actions or with waypoints.
 
+Every step rebuilds a cost grid from the map (paths prefer clearance from obstacles) and
+plans from scratch, so the agent never follows a stale path; in discrete mode it then takes
+the action that best lowers the path cost to the goal (a step forward, or a turn towards the
+heading whose step would).
+
 Loops are bounded by construction:
 
 - a goal is kept until it is reached, its frontier is gone, or it runs out of steps (a budget
@@ -9,13 +14,11 @@ Loops are bounded by construction:
   in done disks are never chosen again, so no place is the goal twice;
 - goals are re-scored every ``replan_every`` steps, but the current one gets a bonus
   (``switch_ratio``), so near-equal frontiers do not take turns;
-- a forward move the simulator blocked marks the cells ahead as blocked for planning for a
-  while (the agent's map and the simulator's navigable area differ), and repeated blocked
-  moves trigger a recovery: turn to the most open direction on the map and walk a few steps;
-- turning never reverses direction with the target behind the agent (no left-right dithering).
-
-The path is replanned on every step from where the agent stands (a cost field that prefers
-clearance from obstacles) and followed towards a look-ahead point on it.
+- a forward move the simulator stopped short marks the cells ahead as blocked for a while
+  (the agent's map and the simulator's navigable area differ), and blocked moves in a row
+  trigger a recovery: turn to the most open direction on the map and walk two steps;
+- turning never reverses direction with the target behind the agent (no left-right dithering);
+- when no frontier is left, the agent looks around once more (once per place) and stops.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
-from agents.planning import DistanceField, box_counts
+from agents.planning import CostGrid, DistanceField, box_counts
 from envs.errors import AeqaError
 from envs.geometry import yaw_from_quat
 from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
@@ -39,8 +42,9 @@ logger = logging.getLogger(__name__)
 
 SCORES = ("nearest", "info_gain", "question")
 _TURNS = (TURN_LEFT, TURN_RIGHT)
-#: a turn of the discrete action space (radians), for costs and recovery directions
+#: the discrete action space's turn (radians): candidate headings and turn costs
 _TURN_RAD = math.radians(30.0)
+_HEADINGS = 12
 
 
 @dataclass
@@ -58,7 +62,8 @@ class ExplorerConfig:
     replan_every: int = 8
     min_frontier_m: float = 0.3
     goal_tolerance_m: float = 0.35
-    #: within this heading error the agent walks instead of turning
+    #: heading error within which the agent walks towards a look-ahead point (the fallback
+    #: steering where no single step lowers the path cost)
     heading_tolerance_deg: float = 20.0
     info_gain_radius_m: float = 1.5
     #: question-aware score: weight of the relevance of objects near a frontier
@@ -80,11 +85,15 @@ class ExplorerConfig:
     switch_ratio: float = 1.5
     #: frontier cells within this distance of a reached or abandoned goal are not chosen
     done_radius_m: float = 0.6
-    #: a turn costs as much as this much travel when frontiers are compared
-    turn_cost_m: float = 0.15
-    #: the agent steers towards the farthest visible path point within this distance
+    #: a 30-degree turn costs as much as this much travel when frontiers are compared
+    turn_cost_m: float = 0.25
+    #: walk on while a step forward lowers the path cost by this fraction of the best heading's
+    forward_ratio: float = 0.8
+    #: at a reached goal, turn to its unknown side when that lies farther off the heading
+    look_at_deg: float = 40.0
+    #: the fallback steering aims at the farthest visible path point within this distance
     lookahead_m: float = 1.0
-    #: steps for which cells where a forward move was blocked stay blocked on the map
+    #: steps for which cells where a forward move was blocked stay costly on the map
     blocked_ttl_steps: int = 80
     #: waypoint mode: geodesic travel per step
     waypoint_max_m: float = 1.0
@@ -128,13 +137,14 @@ class _Candidate:
 
 
 @dataclass
-class _Recovery:
-    """Turn to ``yaw_rad`` (at most ``turns`` turns), then walk ``forward`` steps."""
+class _Turn:
+    """Turn to ``yaw_rad`` (at most ``turns`` turns, until within ``tolerance_rad``), then
+    walk ``forward`` steps: the recovery, and the look at a reached frontier."""
 
     yaw_rad: float
     turns: int
     forward: int
-    mark_done: np.ndarray | None = None
+    tolerance_rad: float = _TURN_RAD / 2 + 1e-3
 
 
 @dataclass
@@ -150,10 +160,33 @@ class _Trace:
     last_action: str | None = None
     last_position: np.ndarray | None = None
     last_yaw: float = 0.0
+    #: forward moves in a row that the simulator stopped
     stuck: int = 0
+    #: steering turns since the last forward move
     turns_in_a_row: int = 0
+    #: the length of an unobstructed forward move, as observed
     step_m: float = 0.25
+    #: where the agent looked around for lack of frontiers
     looks: list[np.ndarray] = field(default_factory=list)
+
+
+class _Plan:
+    """This step's cost grid and the searches on it, computed when first needed."""
+
+    def __init__(self, grid: CostGrid) -> None:
+        self.grid = grid
+        self._from_agent: DistanceField | None = None
+        self._to: dict[tuple[int, int], DistanceField] = {}
+
+    def from_agent(self) -> DistanceField:
+        if self._from_agent is None:
+            self._from_agent = self.grid.field(self.grid.agent)
+        return self._from_agent
+
+    def to(self, cell: tuple[int, int]) -> DistanceField:
+        if cell not in self._to:
+            self._to[cell] = self.grid.field(cell)
+        return self._to[cell]
 
 
 class FrontierExplorer:
@@ -161,9 +194,7 @@ class FrontierExplorer:
 
     def __init__(self, config: ExplorerConfig, relevance: RelevanceFn | None = None) -> None:
         if config.score not in SCORES:
-            raise AeqaError(
-                f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}"
-            )
+            raise AeqaError(f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}")
         if config.mode not in ("discrete", "waypoint"):
             raise AeqaError(f"unknown explorer mode {config.mode!r}; use discrete or waypoint")
         self.config = config
@@ -177,7 +208,7 @@ class FrontierExplorer:
         self.goal: _Goal | None = None
         self.done_xz: list[np.ndarray] = []
         self.blocked: list[_Blocked] = []
-        self.recovery: _Recovery | None = None
+        self.turn: _Turn | None = None
         self.trace = _Trace()
         self.path: list[np.ndarray] = []
         self.done_reason: str | None = None
@@ -198,34 +229,33 @@ class FrontierExplorer:
         return action
 
     def _decide(self, obs: Observations, memory: SemanticMemory) -> Action:
-        position = obs.state.position
         if self.look_around_left > 0:
             self.look_around_left -= 1
             return self._look_around_action(obs)
-        if self.recovery is not None:
-            action = self._recover(obs)
+        if self.turn is not None:
+            action = self._continue_turn(obs)
             if action is not None:
                 return action
-        if self.trace.stuck >= self.config.stuck_steps or self.trace.turns_in_a_row >= 12:
-            self._start_recovery(obs, memory)
-            action = self._recover(obs)
+        plan = _Plan(self._grid(obs.state.position, memory))
+        if self.trace.stuck >= self.config.stuck_steps or self.trace.turns_in_a_row >= _HEADINGS:
+            self._start_recovery(plan.grid, obs)
+            action = self._continue_turn(obs)
             if action is not None:
                 return action
-        dfield = self._field(position, memory)
-        front = self._frontier_cells(dfield)
+        front = self._frontier_cells(plan.grid)
         for _ in range(4):
             if self.goal is not None:
-                outcome = self._check_goal(dfield, front, obs)
+                outcome = self._check_goal(plan, front, obs)
                 if outcome is not None:
                     return outcome
             due = self.goal is not None and (
                 (self.step_count - self.goal.since_step) % self.config.replan_every == 0
             )
             if self.goal is None or due:
-                self._select(dfield, front, obs, memory)
+                self._select(plan, front, obs, memory)
             if self.goal is None:
                 break
-            action = self._follow(dfield, obs)
+            action = self._follow(plan, obs)
             if action is not None:
                 return action
             self._abandon("no path")
@@ -271,9 +301,8 @@ class FrontierExplorer:
         here = obs.state.position[[0, 2]]
         cell = memory.occupancy.cell_m
         points = [here + ahead * d + side * s for d in (0.1, 0.15, 0.2) for s in (-cell, 0.0, cell)]
-        self.blocked.append(
-            _Blocked(np.array(points), self.step_count + self.config.blocked_ttl_steps)
-        )
+        until = self.step_count + self.config.blocked_ttl_steps
+        self.blocked.append(_Blocked(np.array(points), until))
         logger.debug("blocked ahead of %s", np.round(here, 2))
 
     def _blocked_xz(self) -> np.ndarray:
@@ -282,11 +311,11 @@ class FrontierExplorer:
             return np.zeros((0, 2))
         return np.concatenate([b.xz for b in self.blocked])
 
-    # --- planning ----------------------------------------------------------------------------
+    # --- goals -------------------------------------------------------------------------------
 
-    def _field(self, position: np.ndarray, memory: SemanticMemory) -> DistanceField:
+    def _grid(self, position: np.ndarray, memory: SemanticMemory) -> CostGrid:
         cfg = self.config
-        return DistanceField(
+        return CostGrid(
             memory.occupancy,
             position,
             clearance_m=cfg.min_clearance_m,
@@ -296,51 +325,42 @@ class FrontierExplorer:
             start_relax_m=0.3,
         )
 
-    def _frontier_cells(self, dfield: DistanceField) -> np.ndarray:
-        """(h, w) bool frontier cells of the field's window outside the done disks."""
-        front = frontier_mask(dfield.state)
+    def _frontier_cells(self, grid: CostGrid) -> np.ndarray:
+        """(h, w) bool frontier cells of the grid's window outside the done disks."""
+        front = frontier_mask(grid.state)
         if self.done_xz:
             h, w = front.shape
-            g = dfield.occupancy.grid
-            k = int(math.ceil(self.config.done_radius_m / g.cell_m))
+            k = int(math.ceil(self.config.done_radius_m / grid.occupancy.cell_m))
             rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
             disk = rr**2 + cc**2 <= k * k
             for xz in self.done_xz:
-                r, c = g.world_to_cell_xz(float(xz[0]), float(xz[1]))
-                r, c = r - dfield.window[0], c - dfield.window[1]
+                r, c = grid.cell_of(float(xz[0]), float(xz[1]))
                 a0, a1, b0, b1 = max(0, r - k), min(h, r + k + 1), max(0, c - k), min(w, c + k + 1)
                 if a0 < a1 and b0 < b1:
                     local = disk[a0 - r + k : a1 - r + k, b0 - c + k : b1 - c + k]
                     front[a0:a1, b0:b1] &= ~local
         return front
 
-    def _window_cell(self, dfield: DistanceField, xz: np.ndarray) -> tuple[int, int]:
-        r, c = dfield.occupancy.grid.world_to_cell_xz(float(xz[0]), float(xz[1]))
-        return r - dfield.window[0], c - dfield.window[1]
+    @staticmethod
+    def _xz(grid: CostGrid, rc: tuple[int, int]) -> np.ndarray:
+        return grid.world_of(rc[0], rc[1])[[0, 2]]
 
-    def _cell_xz(self, dfield: DistanceField, rc: tuple[int, int]) -> np.ndarray:
-        return dfield.local_world(rc[0], rc[1])[[0, 2]]
-
-    def _check_goal(
-        self, dfield: DistanceField, front: np.ndarray, obs: Observations
-    ) -> Action | None:
+    def _check_goal(self, plan: _Plan, front: np.ndarray, obs: Observations) -> Action | None:
         """Update the current goal: reached (look at it, then done), gone, or out of steps."""
         goal = self.goal
         assert goal is not None
         cfg = self.config
-        position = obs.state.position
-        r, c = self._window_cell(dfield, goal.frontier_xz)
-        k = int(math.ceil(0.5 / dfield.occupancy.cell_m))
+        grid = plan.grid
+        r, c = grid.cell_of(float(goal.frontier_xz[0]), float(goal.frontier_xz[1]))
+        k = int(math.ceil(0.5 / grid.occupancy.cell_m))
         h, w = front.shape
         patch = front[max(0, r - k) : min(h, r + k + 1), max(0, c - k) : min(w, c + k + 1)]
         if not patch.any():
             self.goal = None  # seen: its frontier is gone
             return None
-        if np.linalg.norm(goal.stand_xz - position[[0, 2]]) < cfg.goal_tolerance_m:
-            return self._reach(dfield, obs)
-        sr, sc = self._window_cell(dfield, goal.stand_xz)
-        inside = 0 <= sr < h and 0 <= sc < w
-        distance = float(dfield.distance[sr, sc]) if inside else math.inf
+        if np.linalg.norm(goal.stand_xz - obs.state.position[[0, 2]]) < cfg.goal_tolerance_m:
+            return self._reach(grid, obs)
+        distance = self._distance_to_goal(plan)
         if distance < goal.best_m - 0.1:
             goal.best_m, goal.best_step = distance, self.step_count
         if self.step_count - goal.since_step > goal.budget_steps:
@@ -349,29 +369,43 @@ class FrontierExplorer:
             self._abandon("no progress")
         return None
 
-    def _reach(self, dfield: DistanceField, obs: Observations) -> Action | None:
-        """At the goal: turn to face the unknown cells beside its frontier, then mark it done."""
+    def _goal_field(self, plan: _Plan) -> DistanceField:
+        assert self.goal is not None
+        stand = self.goal.stand_xz
+        return plan.to(plan.grid.cell_of(float(stand[0]), float(stand[1])))
+
+    def _distance_to_goal(self, plan: _Plan) -> float:
+        """Path cost from the agent to the goal (``inf`` when unreachable)."""
+        gfield = self._goal_field(plan)
+        r, c = plan.grid.agent
+        if not plan.grid.inside(r, c):
+            return math.inf
+        return float(gfield.reach_min(2)[r, c])
+
+    def _reach(self, grid: CostGrid, obs: Observations) -> Action | None:
+        """At the goal: turn to face the unknown cells beside its frontier (where they are not
+        in view already), then mark it done."""
         goal = self.goal
         assert goal is not None
         self.goal = None
-        r, c = self._window_cell(dfield, goal.frontier_xz)
-        k = int(math.ceil(1.0 / dfield.occupancy.cell_m))
-        h, w = dfield.state.shape
-        a0, b0 = max(0, r - k), max(0, c - k)
-        unknown = np.argwhere(
-            dfield.state[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)] == UNKNOWN
-        )
         self.done_xz.append(goal.frontier_xz)
+        r, c = grid.cell_of(float(goal.frontier_xz[0]), float(goal.frontier_xz[1]))
+        k = int(math.ceil(1.0 / grid.occupancy.cell_m))
+        h, w = grid.state.shape
+        a0, b0 = max(0, r - k), max(0, c - k)
+        unknown = np.argwhere(grid.state[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)] == UNKNOWN)
         if len(unknown) == 0:
             return None
         centre = unknown.mean(axis=0) + [a0, b0]
-        target = dfield.local_world(float(centre[0]), float(centre[1]))
-        delta = (target - obs.state.position)[[0, 2]]
+        delta = (grid.world_of(float(centre[0]), float(centre[1])) - obs.state.position)[[0, 2]]
         if np.linalg.norm(delta) < 1e-6:
             return None
         yaw = math.atan2(-delta[0], -delta[1])
-        self.recovery = _Recovery(yaw, turns=7, forward=0)
-        return self._recover(obs)
+        tolerance = math.radians(self.config.look_at_deg)
+        if abs(_wrap(yaw - yaw_from_quat(obs.state.rotation))) <= tolerance:
+            return None
+        self.turn = _Turn(yaw, turns=6, forward=0)
+        return self._continue_turn(obs)
 
     def _abandon(self, why: str) -> None:
         if self.goal is not None:
@@ -380,16 +414,14 @@ class FrontierExplorer:
         self.goal = None
 
     def _select(
-        self, dfield: DistanceField, front: np.ndarray, obs: Observations, memory: SemanticMemory
+        self, plan: _Plan, front: np.ndarray, obs: Observations, memory: SemanticMemory
     ) -> None:
         """Score the reachable frontiers and make the best the goal (the current goal's
         frontier wins unless another scores ``switch_ratio`` times better)."""
         cfg = self.config
-        cell = dfield.occupancy.cell_m
+        grid = plan.grid
+        cell = grid.occupancy.cell_m
         labels, count = ndimage.label(front, structure=np.ones((3, 3), bool))
-        if count == 0:
-            self.goal = None
-            return
         index = np.arange(1, count + 1)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
         index = index[sizes * cell >= cfg.min_frontier_m]
@@ -397,11 +429,12 @@ class FrontierExplorer:
             self.goal = None
             return
         reach_cells = 3
+        dfield = plan.from_agent()
         near = dfield.reach_min(reach_cells)
-        lows = ndimage.minimum(near, labels, index)
+        lows = np.atleast_1d(ndimage.minimum(near, labels, index))
         spots = ndimage.minimum_position(near, labels, index)
         candidates = []
-        for label, low, spot in zip(index, np.atleast_1d(lows), spots, strict=True):
+        for label, low, spot in zip(index, lows, spots, strict=True):
             if not math.isfinite(float(low)):
                 continue
             f = (int(spot[0]), int(spot[1]))
@@ -410,18 +443,15 @@ class FrontierExplorer:
         if not candidates:
             self.goal = None
             return
-        self._score(candidates, dfield, labels, obs, memory)
-        current = self._current_label(dfield, labels)
+        self._score(candidates, grid, labels, obs, memory)
+        current = self._current_label(grid, labels)
         for cand in candidates:
             if cand.label == current:
-                cand.score = (
-                    cand.score * cfg.switch_ratio
-                    if cand.score > 0
-                    else cand.score / cfg.switch_ratio
-                )
+                bonus = cfg.switch_ratio if cand.score > 0 else 1.0 / cfg.switch_ratio
+                cand.score *= bonus
         best = max(candidates, key=lambda cand: (cand.score, -cand.distance_m))
-        frontier_xz = self._cell_xz(dfield, best.frontier)
-        stand_xz = self._cell_xz(dfield, best.stand)
+        frontier_xz = self._xz(grid, best.frontier)
+        stand_xz = self._xz(grid, best.stand)
         if self.goal is not None and best.label == current:
             self.goal.frontier_xz, self.goal.stand_xz = frontier_xz, stand_xz
             return
@@ -439,12 +469,12 @@ class FrontierExplorer:
             "goal %s at %.2f m (score %.3g)", np.round(frontier_xz, 2), best.distance_m, best.score
         )
 
-    def _current_label(self, dfield: DistanceField, labels: np.ndarray) -> int:
+    def _current_label(self, grid: CostGrid, labels: np.ndarray) -> int:
         """Label of the frontier cluster the current goal is about (0 when none)."""
         if self.goal is None:
             return 0
-        r, c = self._window_cell(dfield, self.goal.frontier_xz)
-        k = int(math.ceil(0.5 / dfield.occupancy.cell_m))
+        r, c = grid.cell_of(float(self.goal.frontier_xz[0]), float(self.goal.frontier_xz[1]))
+        k = int(math.ceil(0.5 / grid.occupancy.cell_m))
         h, w = labels.shape
         a0, b0 = max(0, r - k), max(0, c - k)
         patch = labels[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)]
@@ -457,7 +487,7 @@ class FrontierExplorer:
     def _score(
         self,
         candidates: list[_Candidate],
-        dfield: DistanceField,
+        grid: CostGrid,
         labels: np.ndarray,
         obs: Observations,
         memory: SemanticMemory,
@@ -465,66 +495,95 @@ class FrontierExplorer:
         cfg = self.config
         position = obs.state.position
         yaw = yaw_from_quat(obs.state.rotation)
-        turn_cost = np.zeros(len(candidates))
+        turns = np.zeros(len(candidates))
         for i, cand in enumerate(candidates):
-            target = dfield.local_world(*(cand.stand if cand.distance_m > 0.3 else cand.frontier))
+            target = grid.world_of(*(cand.stand if cand.distance_m > 0.3 else cand.frontier))
             delta = (target - position)[[0, 2]]
             if np.linalg.norm(delta) > 1e-6:
                 error = abs(_wrap(math.atan2(-delta[0], -delta[1]) - yaw))
-                turn_cost[i] = max(0.0, error - math.radians(cfg.heading_tolerance_deg)) / _TURN_RAD
-        turn_cost *= cfg.turn_cost_m
-        distance = np.array([cand.distance_m for cand in candidates])
+                turns[i] = max(0.0, error - _TURN_RAD / 2) / _TURN_RAD
+        distance = np.array([cand.distance_m for cand in candidates]) + cfg.turn_cost_m * turns
         if cfg.score == "nearest":
-            scores = -(distance + turn_cost)
+            scores = -distance
         else:
-            k = int(math.ceil(cfg.info_gain_radius_m / dfield.occupancy.cell_m))
+            k = int(math.ceil(cfg.info_gain_radius_m / grid.occupancy.cell_m))
             cells = np.array([cand.frontier for cand in candidates])
-            gain = box_counts(dfield.state == UNKNOWN, cells, k).astype(np.float64)
-            scores = gain / (distance + turn_cost + 1.0)
+            gain = box_counts(grid.state == UNKNOWN, cells, k).astype(np.float64)
+            scores = gain / (distance + 1.0)
             if cfg.score == "question" and self.relevance is not None:
                 for i, cand in enumerate(candidates):
-                    frontier = self._frontier_record(dfield, labels, cand)
+                    frontier = self._frontier_record(grid, labels, cand)
                     relevance = self.relevance(self.question, frontier, memory)
                     scores[i] *= 1.0 + cfg.question_weight * relevance
         for cand, score in zip(candidates, scores, strict=True):
             cand.score = float(score)
 
     @staticmethod
-    def _frontier_record(dfield: DistanceField, labels: np.ndarray, cand: _Candidate) -> Frontier:
+    def _frontier_record(grid: CostGrid, labels: np.ndarray, cand: _Candidate) -> Frontier:
         local = np.argwhere(labels == cand.label)
-        cells = local + np.array(dfield.window)
         centre = local.mean(axis=0)
-        cell = dfield.occupancy.cell_m
         return Frontier(
-            centroid=dfield.local_world(float(centre[0]), float(centre[1])),
-            target=dfield.local_world(*cand.stand),
-            size_cells=len(cells),
-            size_m=len(cells) * cell,
+            centroid=grid.world_of(float(centre[0]), float(centre[1])),
+            target=grid.world_of(*cand.stand),
+            size_cells=len(local),
+            size_m=len(local) * grid.occupancy.cell_m,
             reachable=True,
-            cells=cells,
+            cells=local + np.array(grid.window),
         )
 
     # --- following ---------------------------------------------------------------------------
 
-    def _follow(self, dfield: DistanceField, obs: Observations) -> Action | None:
-        """The action towards the current goal along a freshly planned path (None when the
-        goal cannot be reached from here)."""
-        goal = self.goal
-        assert goal is not None
-        sr, sc = self._window_cell(dfield, goal.stand_xz)
-        cells = dfield.path_cells(sr + dfield.window[0], sc + dfield.window[1])
-        if not cells:
+    def _follow(self, plan: _Plan, obs: Observations) -> Action | None:
+        """The action towards the current goal (None when it cannot be reached from here)."""
+        gfield = self._goal_field(plan)
+        grid = plan.grid
+        r, c = grid.agent
+        if not grid.inside(r, c) or not math.isfinite(float(gfield.reach_min(2)[r, c])):
             return None
         if self.config.mode == "waypoint":
-            self.path = [dfield.local_world(*rc) for rc in cells]
-            self.path = dfield._pull_taut(self.path, cells)[1:] or [dfield.local_world(*cells[-1])]
+            cells = gfield.walk(*gfield.stand_cell(r, c, 2))
+            self.path = gfield.taut_points(cells)[1:] or [grid.world_of(*cells[-1])]
             return self._next_waypoint(obs.state.position)
-        carrot = self._carrot(dfield, cells)
-        return self._steer(obs, dfield.local_world(*carrot))
+        action = self._descend(gfield, obs)
+        if action is None:
+            cells = gfield.walk(*gfield.stand_cell(r, c, 2))
+            if not cells:
+                return None
+            action = self._steer(obs, grid.world_of(*self._carrot(gfield, cells)))
+        if action != MOVE_FORWARD:
+            self.trace.turns_in_a_row += 1
+        return action
 
-    def _carrot(self, dfield: DistanceField, cells: list[tuple[int, int]]) -> tuple[int, int]:
+    def _descend(self, gfield: DistanceField, obs: Observations) -> str | None:
+        """The action that best lowers the path cost to the goal: forward when a step does
+        nearly as well as from the best heading, else a turn towards that heading. None when
+        no single step lowers it (a bend too tight for a straight step)."""
+        grid = gfield.grid
+        position = obs.state.position
+        yaw = yaw_from_quat(obs.state.rotation)
+        here = float(gfield.reach_min(2)[grid.agent])
+        step = self.trace.step_m
+        gains = np.full(_HEADINGS, -math.inf)
+        for k in range(_HEADINGS):
+            heading = yaw + k * _TURN_RAD
+            x = position[0] - math.sin(heading) * step
+            z = position[2] - math.cos(heading) * step
+            end = grid.cell_of(x, z)
+            if grid.inside(*end) and grid.line_free(grid.agent, end):
+                gains[k] = here - float(gfield.distance[end])
+        best = int(np.argmax(gains))
+        if not gains[best] > 0.2 * step:
+            return None
+        if gains[0] >= self.config.forward_ratio * gains[best]:
+            return MOVE_FORWARD
+        if best == _HEADINGS // 2:
+            last = self.trace.last_action
+            return str(last) if last in _TURNS else TURN_LEFT
+        return TURN_LEFT if best < _HEADINGS // 2 else TURN_RIGHT
+
+    def _carrot(self, gfield: DistanceField, cells: list[tuple[int, int]]) -> tuple[int, int]:
         """The farthest path cell within ``lookahead_m`` in a straight, passable line."""
-        cell = dfield.occupancy.cell_m
+        cell = gfield.occupancy.cell_m
         length = 0.0
         reach = 1
         for i in range(1, len(cells)):
@@ -534,7 +593,7 @@ class FrontierExplorer:
                 break
             reach = i
         for i in range(min(reach, len(cells) - 1), 0, -1):
-            if dfield.line_free(cells[0], cells[i]):
+            if gfield.line_free(cells[0], cells[i]):
                 return cells[i]
         return cells[min(1, len(cells) - 1)]
 
@@ -543,10 +602,7 @@ class FrontierExplorer:
         if np.linalg.norm(delta) < 1e-6:
             return MOVE_FORWARD
         desired = math.atan2(-delta[0], -delta[1])
-        action = self._turn_towards(obs, desired, math.radians(self.config.heading_tolerance_deg))
-        if action != MOVE_FORWARD:
-            self.trace.turns_in_a_row += 1
-        return action
+        return self._turn_towards(obs, desired, math.radians(self.config.heading_tolerance_deg))
 
     def _turn_towards(self, obs: Observations, desired: float, tolerance: float) -> str:
         """Forward within ``tolerance``, else a turn towards ``desired``; with the target
@@ -560,63 +616,50 @@ class FrontierExplorer:
             turn = str(last)
         return turn
 
-    def _start_recovery(self, obs: Observations, memory: SemanticMemory) -> None:
+    # --- recovery ----------------------------------------------------------------------------
+
+    def _start_recovery(self, grid: CostGrid, obs: Observations) -> None:
         """Blocked again and again: face the most open direction on the map, walk two steps."""
         position = obs.state.position
         yaw = yaw_from_quat(obs.state.rotation)
-        dfield = self._field(position, memory)
-        best: tuple[float, float, float] | None = None
-        for k in range(1, 12):
-            heading = yaw + k * _TURN_RAD
-            run = self._open_run(dfield, position, heading, 1.0)
-            key = (run, -min(k, 12 - k), heading)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        assert best is not None
-        logger.debug(
-            "stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(best[2])
-        )
+        runs = {k: self._open_run(grid, position, yaw + k * _TURN_RAD, 1.0) for k in range(1, _HEADINGS)}
+        k = max(runs, key=lambda j: (runs[j], -min(j, _HEADINGS - j)))
+        heading = _wrap(yaw + k * _TURN_RAD)
+        logger.debug("stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(heading))
         self.trace.stuck = 0
         self.trace.turns_in_a_row = 0
-        self.recovery = _Recovery(_wrap(best[2]), turns=7, forward=2 if best[0] >= 0.25 else 0)
+        self.turn = _Turn(heading, turns=6, forward=2 if runs[k] >= 0.25 else 0)
 
     @staticmethod
-    def _open_run(
-        dfield: DistanceField, position: np.ndarray, heading: float, limit_m: float
-    ) -> float:
+    def _open_run(grid: CostGrid, position: np.ndarray, heading: float, limit_m: float) -> float:
         """Free distance (m) from ``position`` along ``heading`` over passable cells."""
-        g = dfield.occupancy.grid
-        h, w = dfield.passable.shape
-        step = g.cell_m
+        step = grid.occupancy.cell_m
         run = 0.0
         while run < limit_m:
             d = run + step
-            x = position[0] - math.sin(heading) * d
-            z = position[2] - math.cos(heading) * d
-            r, c = g.world_to_cell_xz(x, z)
-            r, c = r - dfield.window[0], c - dfield.window[1]
-            if not (0 <= r < h and 0 <= c < w) or not dfield.passable[r, c]:
+            r, c = grid.cell_of(position[0] - math.sin(heading) * d, position[2] - math.cos(heading) * d)
+            if not grid.inside(r, c) or not grid.passable[r, c] or grid.blocked[r, c]:
                 break
             run = d
         return run
 
-    def _recover(self, obs: Observations) -> Action | None:
-        """The next action of the recovery (or look-at) in progress, None when it is over."""
-        rec = self.recovery
-        assert rec is not None
+    def _continue_turn(self, obs: Observations) -> Action | None:
+        """The next action of the turn (recovery or look) in progress, None when it is over."""
+        turn = self.turn
+        assert turn is not None
         if self.config.mode == "waypoint":
-            self.recovery = None
-            return Waypoint(obs.state.position, rec.yaw_rad) if rec.turns > 0 else None
-        if rec.turns > 0:
-            action = self._turn_towards(obs, rec.yaw_rad, _TURN_RAD / 2 + 1e-3)
+            self.turn = None
+            return Waypoint(obs.state.position, turn.yaw_rad) if turn.turns > 0 else None
+        if turn.turns > 0:
+            action = self._turn_towards(obs, turn.yaw_rad, turn.tolerance_rad)
             if action != MOVE_FORWARD:
-                rec.turns -= 1
+                turn.turns -= 1
                 return action
-            rec.turns = 0
-        if rec.forward > 0:
-            rec.forward -= 1
+            turn.turns = 0
+        if turn.forward > 0:
+            turn.forward -= 1
             return MOVE_FORWARD
-        self.recovery = None
+        self.turn = None
         return None
 
     def _next_waypoint(self, position: np.ndarray) -> Waypoint:

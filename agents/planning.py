@@ -26,8 +26,8 @@ from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
 _STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2.0)), (1, -1, math.sqrt(2.0)))
 
 
-class DistanceField:
-    """Path costs (metres, inflated near obstacles) from the agent over a map window.
+class CostGrid:
+    """The passable cells of a map window and the cost of stepping on each, as a graph.
 
     Args:
         occupancy: the map.
@@ -38,20 +38,22 @@ class DistanceField:
         soft_clearance_m: up to this distance from obstacles a step costs more (linearly, up
             to ``1 + soft_weight`` times its length at ``clearance_m``); None for plain lengths.
         soft_weight: see ``soft_clearance_m``.
-        blocked_xz: (K, 2) world x, z of cells that are not passable whatever the map says
-            (where the simulator blocked a move).
+        blocked_xz: (K, 2) world x, z of cells where the simulator blocked a move: a step
+            onto one costs ``blocked_cost_m`` more, so paths avoid them where there is another
+            way but are not cut off by a wrong guess.
+        blocked_cost_m: see ``blocked_xz``.
         start_relax_m: within this distance of the agent, free cells count as passable down
             to half of ``clearance_m``, so an agent pressed against a wall plans its way out
             from where it stands instead of from a cell snapped behind it.
-        limit_m: stop the search beyond this cost (cells farther stay ``inf``).
 
     Attributes:
         window: (row0, col0) of the window in the map grid.
         state: (h, w) uint8 map states of the window (a copy).
         clearance: (h, w) float metres to the nearest occupied cell.
         passable: (h, w) bool cells a path may use.
-        distance: (h, w) path cost (m) from the agent, ``inf`` where unreachable.
-        start: (row, col) window cell the search starts from.
+        cost: (h, w) float cost per metre of stepping on a cell (1 in the open).
+        blocked: (h, w) bool cells where a move was blocked.
+        agent: (row, col) window cell of the agent (may lie outside the window's passable cells).
     """
 
     def __init__(
@@ -64,13 +66,12 @@ class DistanceField:
         soft_clearance_m: float | None = None,
         soft_weight: float = 0.0,
         blocked_xz: np.ndarray | None = None,
+        blocked_cost_m: float = 2.0,
         start_relax_m: float = 0.0,
-        limit_m: float = math.inf,
     ) -> None:
         self.occupancy = occupancy
         g = occupancy.grid
-        self.agent_cell = g.world_to_cell_xz(float(agent_position[0]), float(agent_position[2]))
-        r_agent, c_agent = self.agent_cell
+        r_agent, c_agent = g.world_to_cell_xz(float(agent_position[0]), float(agent_position[2]))
         known = occupancy.state != UNKNOWN
         rows = np.flatnonzero(known.any(axis=1))
         cols = np.flatnonzero(known.any(axis=0))
@@ -82,12 +83,13 @@ class DistanceField:
         cell = occupancy.cell_m
         self.state = occupancy.state[r0:r1, c0:c1].copy()
         h, w = self.state.shape
+        self.agent = (r_agent - r0, c_agent - c0)
         # Every occupied cell lies in the window, so its distance transform is the map's.
         self.clearance = ndimage.distance_transform_edt(self.state != OCCUPIED) * cell
         hard = occupancy.agent_radius_m if clearance_m is None else clearance_m
         free = self.state == FREE
         passable = free & (self.clearance >= hard)
-        ra, ca = r_agent - r0, c_agent - c0
+        ra, ca = self.agent
         if start_relax_m > 0:
             k = int(math.ceil(start_relax_m / cell))
             rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
@@ -98,32 +100,22 @@ class DistanceField:
                 local = disk[a0 - ra + k : a1 - ra + k, b0 - ca + k : b1 - ca + k]
                 relaxed = free[a0:a1, b0:b1] & (self.clearance[a0:a1, b0:b1] >= hard / 2)
                 passable[a0:a1, b0:b1] |= local & relaxed
-        if blocked_xz is not None and len(blocked_xz):
-            rows_b, cols_b = g.world_to_cells(np.asarray(blocked_xz, dtype=np.float64))
-            rows_b, cols_b = rows_b - r0, cols_b - c0
-            inside = (rows_b >= 0) & (rows_b < h) & (cols_b >= 0) & (cols_b < w)
-            passable[rows_b[inside], cols_b[inside]] = False
         self.passable = passable
         if soft_clearance_m is not None and soft_weight > 0 and soft_clearance_m > hard:
             excess = np.clip((soft_clearance_m - self.clearance) / (soft_clearance_m - hard), 0, 1)
             self.cost = 1.0 + soft_weight * excess
         else:
             self.cost = np.ones((h, w))
-        self.start = self._start_cell(passable, ra, ca)
-        self.distance, self.predecessors = self._solve(self.start, limit_m)
-        self._reach_min: dict[int, np.ndarray] = {}
+        self.blocked = np.zeros((h, w), dtype=bool)
+        if blocked_xz is not None and len(blocked_xz):
+            rows_b, cols_b = g.world_to_cells(np.asarray(blocked_xz, dtype=np.float64))
+            rows_b, cols_b = rows_b - r0, cols_b - c0
+            inside = (rows_b >= 0) & (rows_b < h) & (cols_b >= 0) & (cols_b < w)
+            self.blocked[rows_b[inside], cols_b[inside]] = True
+            self.cost[self.blocked] += blocked_cost_m / cell
+        self.graph = self._graph()
 
-    @staticmethod
-    def _start_cell(passable: np.ndarray, r: int, c: int) -> tuple[int, int]:
-        h, w = passable.shape
-        r, c = min(max(r, 0), h - 1), min(max(c, 0), w - 1)
-        if passable[r, c] or not np.any(passable):
-            return r, c
-        # The map may disagree with where the agent stands: start from the nearest passable cell.
-        _, (ri, ci) = ndimage.distance_transform_edt(~passable, return_indices=True)
-        return int(ri[r, c]), int(ci[r, c])
-
-    def _solve(self, start: tuple[int, int], limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+    def _graph(self) -> csr_matrix:
         passable, cost = self.passable, self.cost
         h, w = passable.shape
         cell = self.occupancy.cell_m
@@ -142,13 +134,116 @@ class DistanceField:
             heads += [src, dst]
             tails += [dst, src]
             weights += [weight, weight]
-        graph = csr_matrix(
+        return csr_matrix(
             (np.concatenate(weights), (np.concatenate(heads), np.concatenate(tails))),
             shape=(h * w, h * w),
         )
-        source = start[0] * w + start[1]
-        dist, pred = dijkstra(graph, indices=source, return_predecessors=True, limit=limit_m)
-        return dist.reshape(h, w), pred
+
+    def world_of(self, r: float, c: float) -> np.ndarray:
+        """World point (3,) on the floor at a window cell's centre (fractional cells allowed)."""
+        x, z = self.occupancy.grid.cell_to_world_xz(r + self.window[0], c + self.window[1])
+        return np.array([x, self.occupancy.floor_y, z])
+
+    def cell_of(self, x: float, z: float) -> tuple[int, int]:
+        """Window cell (may lie outside the window) of a world x, z."""
+        r, c = self.occupancy.grid.world_to_cell_xz(x, z)
+        return r - self.window[0], c - self.window[1]
+
+    def inside(self, r: int, c: int) -> bool:
+        h, w = self.passable.shape
+        return 0 <= r < h and 0 <= c < w
+
+    def line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
+        """Whether the straight segment between two window cells crosses passable cells only
+        (none of them blocked)."""
+        n = max(abs(b[0] - a[0]), abs(b[1] - a[1])) * 2 + 1
+        rr = np.round(np.linspace(a[0], b[0], n)).astype(int)
+        cc = np.round(np.linspace(a[1], b[1], n)).astype(int)
+        if not (self.inside(int(rr.min()), int(cc.min())) and self.inside(int(rr.max()), int(cc.max()))):
+            return False
+        return bool(np.all(self.passable[rr, cc] & ~self.blocked[rr, cc]))
+
+    def field(self, source: tuple[int, int], limit_m: float = math.inf) -> DistanceField:
+        """Path costs from a window cell (the nearest passable one where it is not)."""
+        return DistanceField.from_grid(self, source, limit_m)
+
+
+class DistanceField:
+    """Path costs (metres, inflated near obstacles) from the agent over a map window.
+
+    Takes the arguments of :class:`CostGrid` (and ``limit_m``: stop the search beyond this
+    cost; cells farther stay ``inf``); :meth:`CostGrid.field` searches from another cell.
+
+    Attributes:
+        grid: the :class:`CostGrid`; ``window``, ``state``, ``clearance``, ``passable``,
+            ``cost`` and ``blocked`` are its.
+        distance: (h, w) path cost (m) from the source, ``inf`` where unreachable.
+        start: (row, col) window cell the search starts from.
+    """
+
+    def __init__(
+        self,
+        occupancy: OccupancyMap,
+        agent_position: np.ndarray,
+        margin_cells: int = 4,
+        clearance_m: float | None = None,
+        *,
+        soft_clearance_m: float | None = None,
+        soft_weight: float = 0.0,
+        blocked_xz: np.ndarray | None = None,
+        blocked_cost_m: float = 2.0,
+        start_relax_m: float = 0.0,
+        limit_m: float = math.inf,
+    ) -> None:
+        grid = CostGrid(
+            occupancy,
+            agent_position,
+            margin_cells,
+            clearance_m,
+            soft_clearance_m=soft_clearance_m,
+            soft_weight=soft_weight,
+            blocked_xz=blocked_xz,
+            blocked_cost_m=blocked_cost_m,
+            start_relax_m=start_relax_m,
+        )
+        self._setup(grid, grid.agent, limit_m)
+
+    @classmethod
+    def from_grid(cls, grid: CostGrid, source: tuple[int, int], limit_m: float = math.inf) -> DistanceField:
+        field = cls.__new__(cls)
+        field._setup(grid, source, limit_m)
+        return field
+
+    def _setup(self, grid: CostGrid, source: tuple[int, int], limit_m: float) -> None:
+        self.grid = grid
+        self.occupancy = grid.occupancy
+        self.window = grid.window
+        self.state = grid.state
+        self.clearance = grid.clearance
+        self.passable = grid.passable
+        self.cost = grid.cost
+        self.blocked = grid.blocked
+        self.start = self._start_cell(grid.passable, source[0], source[1])
+        h, w = grid.passable.shape
+        dist, pred = dijkstra(
+            grid.graph,
+            indices=self.start[0] * w + self.start[1],
+            return_predecessors=True,
+            limit=limit_m,
+        )
+        self.distance = dist.reshape(h, w)
+        self.predecessors = pred
+        self._reach_min: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def _start_cell(passable: np.ndarray, r: int, c: int) -> tuple[int, int]:
+        h, w = passable.shape
+        r, c = min(max(r, 0), h - 1), min(max(c, 0), w - 1)
+        if passable[r, c] or not np.any(passable):
+            return r, c
+        # The map may disagree with where the agent stands: start from the nearest passable cell.
+        _, (ri, ci) = ndimage.distance_transform_edt(~passable, return_indices=True)
+        return int(ri[r, c]), int(ci[r, c])
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -205,28 +300,29 @@ class DistanceField:
         keep = (local[:, 0] >= 0) & (local[:, 0] < h) & (local[:, 1] >= 0) & (local[:, 1] < w)
         return local[keep]
 
-    def path_cells(self, row: int, col: int) -> list[tuple[int, int]]:
-        """Window cells from the start to a map cell (empty when it is unreachable)."""
-        rc = self.local(row, col)
-        if rc is None or not math.isfinite(float(self.distance[rc])):
-            return []
+    def walk(self, r: int, c: int) -> list[tuple[int, int]]:
+        """Window cells from window cell ``(r, c)`` back to the source along the shortest
+        path (empty when it is unreachable or outside the window)."""
         h, w = self.distance.shape
-        node = rc[0] * w + rc[1]
+        if not (0 <= r < h and 0 <= c < w) or not math.isfinite(float(self.distance[r, c])):
+            return []
+        node = r * w + c
         source = self.start[0] * w + self.start[1]
-        cells = [rc]
+        cells = [(r, c)]
         while node != source:
             node = int(self.predecessors[node])
             if node < 0:
                 return []
             cells.append(divmod(node, w))
-        cells.reverse()
         return cells
+
+    def path_cells(self, row: int, col: int) -> list[tuple[int, int]]:
+        """Window cells from the source to a map cell (empty when it is unreachable)."""
+        return self.walk(row - self.window[0], col - self.window[1])[::-1]
 
     def path_to(self, row: int, col: int) -> list[np.ndarray]:
         """World points (floor level) from the agent to a reachable map cell, pulled taut."""
-        cells = self.path_cells(row, col)
-        points = [self.world_of(rr + self.window[0], cc + self.window[1]) for rr, cc in cells]
-        return self._pull_taut(points, cells)
+        return self.taut_points(self.path_cells(row, col))
 
     def world_of(self, row: float, col: float) -> np.ndarray:
         """World point (3,) on the floor at the centre of a map cell."""
@@ -235,18 +331,16 @@ class DistanceField:
 
     def local_world(self, r: float, c: float) -> np.ndarray:
         """World point (3,) of a window cell's centre (fractional cells allowed)."""
-        return self.world_of(r + self.window[0], c + self.window[1])
+        return self.grid.world_of(r, c)
 
     def line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
-        """Whether the straight segment between two window cells crosses passable cells only."""
-        n = max(abs(b[0] - a[0]), abs(b[1] - a[1])) * 2 + 1
-        rr = np.round(np.linspace(a[0], b[0], n)).astype(int)
-        cc = np.round(np.linspace(a[1], b[1], n)).astype(int)
-        return bool(np.all(self.passable[rr, cc]))
+        """See :meth:`CostGrid.line_free`."""
+        return self.grid.line_free(a, b)
 
-    def _pull_taut(
-        self, points: list[np.ndarray], cells: list[tuple[int, int]]
-    ) -> list[np.ndarray]:
+    def taut_points(self, cells: list[tuple[int, int]]) -> list[np.ndarray]:
+        """World points of the corners of a window-cell path pulled taut (straight where the
+        line between two path cells is free)."""
+        points = [self.local_world(r, c) for r, c in cells]
         if len(points) <= 2:
             return points
         out = [points[0]]

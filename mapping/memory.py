@@ -125,12 +125,12 @@ class SemanticMemory:
         ]
         if len(coords[0]) and max(int(np.abs(c).max()) for c in coords) > AXIS_LIMIT:
             raise AeqaError("frame points lie too far from the origin for the voxel grid")
-        self.voxels.integrate(
+        frame = self.voxels.integrate(
             pack_axes(coords[0], coords[1], coords[2]),
             pack_rgb_sums(rgb)[valid],
             semantic[valid],
         )
-        self._track_instances(semantic, step, rgb, T)
+        self._track_instances(frame.instance_pixels, step, rgb, T)
         self.frames_integrated += 1
         self._objects = None
 
@@ -169,12 +169,9 @@ class SemanticMemory:
         return out
 
     def _track_instances(
-        self, semantic: np.ndarray, step: int, rgb: np.ndarray, T: np.ndarray
+        self, pixels: dict[int, int], step: int, rgb: np.ndarray, T: np.ndarray
     ) -> None:
-        counts = np.bincount(semantic.reshape(-1).clip(min=0))
-        visible = np.flatnonzero(counts)
-        visible = visible[visible > 0]
-        pixels = {int(i): int(counts[i]) for i in visible}
+        """First and last steps each instance was seen, and keyframe candidates."""
         for instance_id in pixels:
             first, _ = self.seen_steps.get(instance_id, (step, step))
             self.seen_steps[instance_id] = (first, step)

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_AXIS_BITS = 21
+_AXIS_BITS = 17
 _AXIS_OFFSET = 1 << (_AXIS_BITS - 1)
 _AXIS_MASK = (1 << _AXIS_BITS) - 1
-#: voxel coordinates must stay within +-2^20 voxels of the origin (52 km at 5 cm)
+#: voxel coordinates must stay within +-2^16 voxels of the origin (3.2 km at 5 cm)
 AXIS_LIMIT = _AXIS_OFFSET - 1
+#: keys leave this many low bits free, so one sort of ``key << 12 | instance`` groups a frame's
+#: pixels by voxel and by instance at once (instance ids below 4096)
+_LABEL_BITS = 12
 
 
 def pack_keys(ijk: np.ndarray) -> np.ndarray:
@@ -153,10 +156,13 @@ class FrameVoxels:
     Attributes:
         slots: (M,) int64 slots of the frame's distinct voxels.
         new_slots: how many of them were created by this frame.
+        instance_pixels: instance id -> the frame's pixels that showed it.
     """
 
     slots: np.ndarray
     new_slots: int
+    #: instance id -> pixels of the frame that showed it (valid pixels only)
+    instance_pixels: dict[int, int]
 
 
 class VoxelGrid:
@@ -244,7 +250,7 @@ class VoxelGrid:
                 follow from instance ids.
         """
         if len(keys) == 0:
-            return FrameVoxels(np.zeros(0, dtype=np.int64), 0)
+            return FrameVoxels(np.zeros(0, dtype=np.int64), 0, {})
         # Runs of equal (key, instance, category) along the pixel order collapse to one entry.
         change = np.empty(len(keys), dtype=bool)
         change[0] = True
@@ -262,26 +268,46 @@ class VoxelGrid:
         run_packed[1:] -= running[starts[1:] - 1]
         run_rgb = unpack_rgb_sums(run_packed)
         run_keys = keys[starts]
-        unique, inverse = np.unique(run_keys, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        run_instance = instance[starts]
+        if run_instance.min() >= 0 and run_instance.max() < (1 << _LABEL_BITS):
+            # One sort groups runs by (voxel, instance); voxels are runs of equal high bits.
+            pairs, pair_of_run = np.unique(
+                (run_keys << _LABEL_BITS) | run_instance, return_inverse=True
+            )
+            pair_of_run = pair_of_run.reshape(-1)
+            pair_keys = pairs >> _LABEL_BITS
+            new_voxel = np.ones(len(pairs), dtype=bool)
+            new_voxel[1:] = pair_keys[1:] != pair_keys[:-1]
+            voxel_of_pair = np.cumsum(new_voxel) - 1
+            unique = pair_keys[new_voxel]
+            inverse = voxel_of_pair[pair_of_run]
+            pair_votes = np.bincount(pair_of_run, weights=run_len, minlength=len(pairs))
+            pair_instance = (pairs & ((1 << _LABEL_BITS) - 1)).astype(np.int32)
+        else:
+            unique, inverse = np.unique(run_keys, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            voxel_of_pair, pair_instance, pair_votes = inverse, run_instance, run_len
         slots, created = self._slots_for(unique)
         n = len(unique)
-        self._count.view[slots] += np.bincount(inverse, weights=run_len, minlength=n).astype(
-            np.int64
-        )
+        self._count.view[slots] += np.bincount(inverse, weights=run_len, minlength=n).astype(np.int64)
         for c in range(3):
             self._rgb_sum.view[slots, c] += np.bincount(inverse, weights=run_rgb[:, c], minlength=n)
-        run_slots = slots[inverse]
-        run_instance = instance[starts]
-        labelled = run_instance > 0
+        labelled = pair_instance > 0
         if np.any(labelled):
-            self.instance_votes.add(run_slots[labelled], run_instance[labelled], run_len[labelled])
+            self.instance_votes.add(
+                slots[voxel_of_pair[labelled]],
+                pair_instance[labelled],
+                np.asarray(pair_votes[labelled], dtype=np.int64),
+            )
         if category is not None:
+            run_slots = slots[inverse]
             run_category = category[starts]
-            known = (run_category >= 0) & ~labelled
+            known = (run_category >= 0) & (run_instance <= 0)
             if np.any(known):
                 self.category_votes.add(run_slots[known], run_category[known], run_len[known])
-        return FrameVoxels(slots, created)
+        pixels = np.bincount(pair_instance[labelled], weights=pair_votes[labelled])
+        seen = np.flatnonzero(pixels)
+        return FrameVoxels(slots, created, {int(i): int(pixels[i]) for i in seen})
 
     def state(self) -> dict[str, np.ndarray]:
         return {
