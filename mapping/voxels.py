@@ -289,7 +289,9 @@ class VoxelGrid:
             voxel_of_pair, pair_instance, pair_votes = inverse, run_instance, run_len
         slots, created = self._slots_for(unique)
         n = len(unique)
-        self._count.view[slots] += np.bincount(inverse, weights=run_len, minlength=n).astype(np.int64)
+        self._count.view[slots] += np.bincount(inverse, weights=run_len, minlength=n).astype(
+            np.int64
+        )
         for c in range(3):
             self._rgb_sum.view[slots, c] += np.bincount(inverse, weights=run_rgb[:, c], minlength=n)
         labelled = pair_instance > 0

@@ -9,8 +9,13 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from envs.geometry import yup_to_zup
+from agents.episode import scene_labels
+from envs.config import SimConfig
+from envs.geometry import quat_from_yaw, yup_to_zup
 from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
+from envs.simulator import Simulator, make_simulator
+from envs.types import TURN_LEFT
+from mapping.memory import MemoryConfig, SemanticMemory
 
 # Interior of the box room (Y-up world): x in [-3, 3], z in [-2, 2], floor y = 0.
 ROOM_X = 3.0
@@ -114,3 +119,29 @@ def analytic_box_room_depth(
             hit = (t_near <= t_far) & (t_near > 0)
             t_best = np.where(hit & (t_near < t_best), t_near, t_best)
     return t_best
+
+
+def look_around_everywhere(
+    scene: Path, config: MemoryConfig | None = None, spots: int = 30, width: int = 320
+) -> tuple[SemanticMemory, dict[int, int], Simulator]:
+    """Full coverage without an explorer: a 360-degree look-around at the start and at seeded
+    navigable spots. Returns the memory, the largest view (pixels) of every instance id seen,
+    and the simulator (still open)."""
+    sim = make_simulator(SimConfig(width=width, height=width * 3 // 4))
+    obs = sim.reset(scene)
+    memory = SemanticMemory(config, scene_labels(sim), float(obs.state.position[1]))
+    largest: dict[int, int] = {}
+    rng = np.random.default_rng(0)
+    step = 0
+    for _ in range(spots):
+        for _ in range(12):
+            ids, counts = np.unique(obs.semantic, return_counts=True)
+            for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
+                largest[i] = max(largest.get(i, 0), c)
+            memory.integrate(obs, step)
+            memory.occupancy.update(obs)
+            step += 1
+            obs = sim.step(TURN_LEFT)
+        yaw = float(rng.uniform(-np.pi, np.pi))
+        obs = sim.teleport(sim.sample_navigable_point(rng), quat_from_yaw(yaw))
+    return memory, largest, sim

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agents.episode import scene_labels
-from envs.config import SimConfig
-from envs.geometry import quat_from_yaw
 from envs.scenegen import generate_scene
-from envs.simulator import make_simulator
-from envs.types import TURN_LEFT
 from mapping.memory import MemoryConfig, SemanticMemory
 from mapping.objects import STRUCTURAL
+from tests.scenes import look_around_everywhere
 
 MIN_PIXELS = 50
 
 
 def _explore_fully(scene: Path, object_mode: str) -> tuple[SemanticMemory, dict[int, int], dict]:
-    """Look around from the start and from seeded navigable spots; the largest view (pixels)
-    of every instance along the way."""
-    sim = make_simulator(SimConfig(width=320, height=240))
-    obs = sim.reset(scene)
-    memory = SemanticMemory(
-        MemoryConfig(object_mode=object_mode), scene_labels(sim), float(obs.state.position[1])
-    )
-    largest: dict[int, int] = {}
-    rng = np.random.default_rng(0)
-    step = 0
-    for _ in range(30):
-        for _ in range(12):
-            ids, counts = np.unique(obs.semantic, return_counts=True)
-            for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
-                largest[i] = max(largest.get(i, 0), c)
-            memory.integrate(obs, step)
-            step += 1
-            obs = sim.step(TURN_LEFT)
-        yaw = float(rng.uniform(-math.pi, math.pi))
-        obs = sim.teleport(sim.sample_navigable_point(rng), quat_from_yaw(yaw))
-    truth = sim.scene.ground_truth
+    memory, largest, sim = look_around_everywhere(scene, MemoryConfig(object_mode=object_mode))
+    truth = sim.scene.ground_truth  # type: ignore[attr-defined]
     sim.close()
     return memory, largest, truth
 
@@ -64,8 +40,11 @@ def test_instances_seen_appear_once_with_their_category(apartment: Path) -> None
     seen = _seen_objects(truth, largest)
     assert len(seen) >= 15
     table = {o.instance_id: o for o in memory.objects()}
-    found = [o for o in seen if o["instance_id"] in table
-             and table[o["instance_id"]].category == o["category"]]
+    found = [
+        o
+        for o in seen
+        if o["instance_id"] in table and table[o["instance_id"]].category == o["category"]
+    ]
     assert len(found) / len(seen) >= 0.95
     ids = [o.instance_id for o in memory.objects() if o.instance_id > 0]
     assert len(ids) == len(set(ids))
@@ -81,8 +60,10 @@ def test_clustering_without_ids_finds_objects_once(apartment: Path) -> None:
         lo, hi = np.array(gt["bbox_min"]), np.array(gt["bbox_max"])
         centre = (lo + hi) / 2
         hits = [
-            o for o in objects
-            if o.category == gt["category"] and np.all(np.abs(o.centroid - centre) < (hi - lo) / 2 + 0.1)
+            o
+            for o in objects
+            if o.category == gt["category"]
+            and np.all(np.abs(o.centroid - centre) < (hi - lo) / 2 + 0.1)
         ]
         matched += bool(hits)
         duplicated += len(hits) > 1

@@ -1,0 +1,60 @@
+"""The offline ``memory`` head on questions generated from scene ground truth."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agents.answerers.base import AnswererConfig
+from agents.answerers.memory_head import MemoryAnswerer
+from envs.errors import AeqaError
+from envs.scenegen import generate_scenes
+from evaluation.questions import generate_questions
+from tests.scenes import look_around_everywhere
+
+CATEGORIES = 7
+
+
+def _accuracy(scenes: list[Path], per_scene: int) -> tuple[float, Counter[str]]:
+    head = MemoryAnswerer(AnswererConfig())
+    questions = generate_questions(scenes, per_scene, seed=0)
+    right, by_category = 0, Counter()
+    for scene in scenes:
+        memory, _, sim = look_around_everywhere(scene)
+        sim.close()
+        for q in (q for q in questions if q.scene == str(scene)):
+            answer = head.answer(q.question, memory).text.lower()
+            ok = answer in [q.answer.lower(), *(e.lower() for e in q.extra_answers)]
+            right += ok
+            by_category[q.category] += 1
+    return right / sum(by_category.values()), by_category
+
+
+def test_answers_generated_questions(tmp_path: Path) -> None:
+    scenes = generate_scenes(tmp_path, 1, seed=21)
+    accuracy, categories = _accuracy(scenes, 28)
+    assert len(categories) == CATEGORIES
+    assert accuracy >= 0.85
+
+
+@pytest.mark.slow
+def test_answers_generated_questions_on_four_apartments(tmp_path: Path) -> None:
+    accuracy, categories = _accuracy(generate_scenes(tmp_path, 4, seed=22), 28)
+    assert len(categories) == CATEGORIES
+    assert accuracy >= 0.85
+
+
+def test_no_evidence_says_unknown(tmp_path: Path) -> None:
+    from tests.scenes import write_box_scene
+
+    memory, _, sim = look_around_everywhere(write_box_scene(tmp_path), spots=1, width=160)
+    sim.close()
+    head = MemoryAnswerer(AnswererConfig())
+    answer = head.answer("What color is the piano?", memory)
+    assert answer.text == "unknown" and answer.confidence < 0.2
+    table = head.answer("What color is the table?", memory)
+    assert table.text == "brown" and table.object_ids
+    with pytest.raises(AeqaError, match="empty"):
+        head.answer("  ", memory)
