@@ -2318,6 +2318,20 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
 
+def stage_config(name: str) -> dict[str, Any]:
+    """What habitat-sim is given as the scene ``NAME``: both meshes Z-up, +Y front. Without
+    ``semantic_front`` habitat-sim leaves the semantic mesh unrotated and misaligned."""
+    return {
+        "render_asset": f"{name}.glb",
+        "semantic_asset": f"{name}.semantic.glb",
+        "semantic_descriptor_filename": f"{name}.semantic.txt",
+        "up": [0, 0, 1],
+        "front": [0, 1, 0],
+        "semantic_up": [0, 0, 1],
+        "semantic_front": [0, 1, 0],
+    }
+
+
 def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> int:
     """Write the five files of ``scene`` beside basename ``base``; returns the triangle count."""
     instances = _instances(scene, rng)
@@ -2351,18 +2365,7 @@ def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> 
         base.with_name(f"{name}.semantic.txt"),
         [SemanticInstance(i.instance_id, i.key_hex, i.category, i.region_id) for i in instances],
     )
-    _write_json(
-        base.with_name(f"{name}.stage_config.json"),
-        {
-            "render_asset": f"{name}.glb",
-            "semantic_asset": f"{name}.semantic.glb",
-            "semantic_descriptor_filename": f"{name}.semantic.txt",
-            "up": [0, 0, 1],
-            "front": [0, 1, 0],
-            "semantic_up": [0, 0, 1],
-            "semantic_front": [0, 1, 0],
-        },
-    )
+    _write_json(base.with_name(f"{name}.stage_config.json"), stage_config(name))
     _write_json(base.with_name(f"{name}.scene.json"), _scene_json(scene, instances))
     return len(indices) // 3
 

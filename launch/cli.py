@@ -97,6 +97,14 @@ def _cmd_bench_mapping(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_explore(args: argparse.Namespace) -> int:
+    from agents.bench import bench_explore
+
+    result = bench_explore(scenes=args.scenes, seed=args.seed)
+    _print_result(result, args.json)
+    return 0
+
+
 def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -164,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--seed", type=int, default=0)
     mapping.add_argument("--json", action="store_true", help="print one JSON object")
     mapping.set_defaults(handler=_cmd_bench_mapping)
+    explore_bench = targets.add_parser(
+        "explore", help="explorer coverage at 100/250/500 steps against a random walk"
+    )
+    explore_bench.add_argument("--scenes", type=int, default=5, help="generated apartments")
+    explore_bench.add_argument("--seed", type=int, default=0)
+    explore_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    explore_bench.set_defaults(handler=_cmd_bench_explore)
     return parser
 
 

@@ -12,6 +12,7 @@ import trimesh
 from agents.episode import scene_labels
 from envs.config import SimConfig
 from envs.geometry import quat_from_yaw, yup_to_zup
+from envs.scenegen import stage_config
 from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
 from envs.simulator import Simulator, make_simulator
 from envs.types import TURN_LEFT
@@ -79,19 +80,7 @@ def write_box_scene(folder: Path, name: str = "box_room", with_floor: bool = Tru
         merged.vertices = yup_to_zup(merged.vertices)
         merged.export(folder / f"{name}{suffix}")
     write_semantic_txt(folder / f"{name}.semantic.txt", instances)
-    (folder / f"{name}.stage_config.json").write_text(
-        json.dumps(
-            {
-                "render_asset": f"{name}.glb",
-                "semantic_asset": f"{name}.semantic.glb",
-                "semantic_descriptor_filename": f"{name}.semantic.txt",
-                "up": [0, 0, 1],
-                "front": [0, 1, 0],
-                "semantic_up": [0, 0, 1],
-                "semantic_front": [0, 1, 0],
-            }
-        )
-    )
+    (folder / f"{name}.stage_config.json").write_text(json.dumps(stage_config(name)))
     return folder / name
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import socket
 import threading
@@ -16,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
 
-import numpy as np
 import pytest
 
 from agents.answerers.base import AnswererConfig, make_answerer
@@ -29,39 +27,13 @@ from agents.answerers.context import (
 )
 from agents.answerers.matching import TextEmbedder
 from agents.answerers.openai_head import OpenAIAnswerer
-from envs.config import SimConfig
 from envs.errors import AeqaError
-from envs.geometry import quat_from_yaw
-from envs.simulator import make_simulator
-from envs.types import TURN_LEFT, AgentState
 from mapping.memory import SemanticMemory
-from mapping.objects import InstanceLabel
-from tests.agents.tiny_vlm import force_hub_offline
-from tests.scenes import write_box_scene
 
 QUESTION = "What colour is the table?"
 MODEL = "gpt-test"
 KEY = "sk-test-123"
 PNG_PREFIX = "data:image/png;base64,"
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    force_hub_offline(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def memory(tmp_path_factory: pytest.TempPathFactory) -> SemanticMemory:
-    """The box room seen from (-2, 0, 0) over a full turn (12 frames at 160x120)."""
-    scene = write_box_scene(tmp_path_factory.mktemp("scene"))
-    sim = make_simulator(SimConfig(width=160, height=120))
-    obs = sim.reset(scene, AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2)))
-    labels = {i: InstanceLabel(v.category) for i, v in sim.scene.instances.items()}
-    memory = SemanticMemory(labels=labels)
-    for step in range(12):
-        memory.integrate(obs, step)
-        obs = sim.step(TURN_LEFT)
-    return memory
 
 
 @pytest.fixture(scope="module")
