@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envs.errors import AeqaError
+from launch import score_command
 
 logger = logging.getLogger("aeqa")
 
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--save-frames", action="store_true", help="write every RGB frame")
     explore.add_argument("overrides", nargs="*", help="config overrides, key=value")
     explore.set_defaults(handler=_cmd_explore)
+
+    score_command.register(commands)
 
     bench = commands.add_parser("bench", help="measure speed against in-run baselines")
     targets = bench.add_subparsers(dest="bench_command", required=True)
