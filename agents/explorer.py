@@ -14,9 +14,10 @@ Loops are bounded by construction:
   in done disks are never chosen again, so no place is the goal twice;
 - goals are re-scored every ``replan_every`` steps, but the current one gets a bonus
   (``switch_ratio``), so near-equal frontiers do not take turns;
-- a forward move the simulator stopped short marks the cells ahead as blocked for a while
-  (the agent's map and the simulator's navigable area differ), and blocked moves in a row
-  trigger a recovery: turn to the most open direction on the map and walk two steps;
+- a forward move the simulator stopped short (the agent's map and the simulator's navigable
+  area differ) adds an obstacle point where the agent must have touched one, and blocked
+  moves in a row trigger a recovery: turn to the most open direction on the map and walk
+  two steps;
 - turning never reverses direction with the target behind the agent (no left-right dithering);
 - when no frontier is left, the agent looks around once more (once per place) and stops.
 """
@@ -31,12 +32,12 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
-from agents.planning import CostGrid, DistanceField, box_counts
+from agents.planning import CostGrid, DistanceField, visible_unknown
 from envs.errors import AeqaError
 from envs.geometry import yaw_from_quat
 from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
 from mapping.memory import SemanticMemory
-from mapping.occupancy import UNKNOWN, Frontier, frontier_mask
+from mapping.occupancy import Frontier, frontier_mask
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ _HEADINGS = 12
 class ExplorerConfig:
     """How the explorer chooses and follows frontiers."""
 
-    #: frontier score: ``nearest``, ``info_gain`` (unknown area per metre) or ``question``
+    #: frontier score: ``nearest``, ``info_gain`` (unknown area in sight of the frontier per
+    #: metre of path) or ``question`` (``info_gain`` weighted by the relevance of objects near)
     score: str = "info_gain"
     #: ``discrete`` actions or ``waypoint`` teleports along the planned path
     mode: str = "discrete"
@@ -61,11 +63,19 @@ class ExplorerConfig:
     #: steps between re-scoring the frontiers while a goal is being followed
     replan_every: int = 8
     min_frontier_m: float = 0.3
+    #: unknown cells this close (cells) to an occupied one do not make a frontier
+    wall_gap_cells: int = 1
+    #: frontiers with less unknown area in sight than this (m^2), plus ``min_gain_per_m``
+    #: per metre of path to them, are not worth a visit (no long trips for crumbs)
+    min_gain_m2: float = 0.1
+    min_gain_per_m: float = 0.02
     goal_tolerance_m: float = 0.35
     #: heading error within which the agent walks towards a look-ahead point (the fallback
     #: steering where no single step lowers the path cost)
     heading_tolerance_deg: float = 20.0
     info_gain_radius_m: float = 1.5
+    #: ``info_gain`` scores (unknown m^2) ** this / (path m + 1): below 1 favours near frontiers
+    gain_exponent: float = 0.5
     #: question-aware score: weight of the relevance of objects near a frontier
     question_weight: float = 2.0
     question_radius_m: float = 2.5
@@ -76,7 +86,7 @@ class ExplorerConfig:
     #: paths prefer to keep this far from obstacles (a soft cost) ...
     plan_clearance_m: float = 0.3
     #: ... and never come closer than this (the agent's radius plus a map cell)
-    min_clearance_m: float = 0.15
+    min_clearance_m: float = 0.1
     #: extra cost of a step at ``min_clearance_m`` (relative to its length)
     clearance_weight: float = 2.0
     #: a goal's step budget: this many times the steps its path needs when chosen, plus 20
@@ -89,12 +99,8 @@ class ExplorerConfig:
     turn_cost_m: float = 0.25
     #: walk on while a step forward lowers the path cost by this fraction of the best heading's
     forward_ratio: float = 0.8
-    #: at a reached goal, turn to its unknown side when that lies farther off the heading
-    look_at_deg: float = 40.0
     #: the fallback steering aims at the farthest visible path point within this distance
     lookahead_m: float = 1.0
-    #: steps for which cells where a forward move was blocked stay costly on the map
-    blocked_ttl_steps: int = 80
     #: waypoint mode: geodesic travel per step
     waypoint_max_m: float = 1.0
     #: stop early when the answering head's confidence reaches this (above 1 disables it)
@@ -125,6 +131,8 @@ class _Goal:
     budget_steps: int
     best_m: float = math.inf
     best_step: int = 0
+    #: path cost from the agent when last measured
+    last_m: float = math.inf
 
 
 @dataclass
@@ -133,6 +141,7 @@ class _Candidate:
     frontier: tuple[int, int]  # window cell on the frontier
     stand: tuple[int, int]  # window cell to walk to
     distance_m: float
+    gain: float = 0.0
     score: float = 0.0
 
 
@@ -148,9 +157,12 @@ class _Turn:
 
 
 @dataclass
-class _Blocked:
-    xz: np.ndarray  # (K, 2) world x, z
-    until_step: int
+class _Look:
+    """A look-around in progress."""
+
+    turns_left: int
+    swept_rad: float = 0.0
+    last_yaw: float | None = None
 
 
 @dataclass
@@ -183,9 +195,16 @@ class _Plan:
             self._from_agent = self.grid.field(self.grid.agent)
         return self._from_agent
 
-    def to(self, cell: tuple[int, int]) -> DistanceField:
+    def to(self, cell: tuple[int, int], expect_m: float = math.inf) -> DistanceField:
+        """Path costs to ``cell``; the search stops a margin beyond ``expect_m`` (the
+        agent's expected distance) and runs in full where that leaves the agent out."""
         if cell not in self._to:
-            self._to[cell] = self.grid.field(cell)
+            field = self.grid.field(cell, limit_m=expect_m + 1.5)
+            r, c = self.grid.agent
+            near = field.reach_min(2)[r, c] if self.grid.inside(r, c) else math.inf
+            if math.isfinite(expect_m) and not math.isfinite(float(near)):
+                field = self.grid.field(cell)
+            self._to[cell] = field
         return self._to[cell]
 
 
@@ -194,7 +213,9 @@ class FrontierExplorer:
 
     def __init__(self, config: ExplorerConfig, relevance: RelevanceFn | None = None) -> None:
         if config.score not in SCORES:
-            raise AeqaError(f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}")
+            raise AeqaError(
+                f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}"
+            )
         if config.mode not in ("discrete", "waypoint"):
             raise AeqaError(f"unknown explorer mode {config.mode!r}; use discrete or waypoint")
         self.config = config
@@ -204,14 +225,18 @@ class FrontierExplorer:
         self.question = question
         self.rng = rng
         self.step_count = 0
-        self.look_around_left = self.config.look_around_turns
+        self.look: _Look | None = _Look(self.config.look_around_turns)
         self.goal: _Goal | None = None
         self.done_xz: list[np.ndarray] = []
-        self.blocked: list[_Blocked] = []
+        #: world x, z (2,) of obstacles found by bumping into them
+        self.bumps: list[np.ndarray] = []
         self.turn: _Turn | None = None
         self.trace = _Trace()
         self.path: list[np.ndarray] = []
+        self._front: tuple[CostGrid, np.ndarray] | None = None
         self.done_reason: str | None = None
+        #: what chose the last action (for logs)
+        self.why = ""
 
     # --- the step ----------------------------------------------------------------------------
 
@@ -229,15 +254,19 @@ class FrontierExplorer:
         return action
 
     def _decide(self, obs: Observations, memory: SemanticMemory) -> Action:
-        if self.look_around_left > 0:
-            self.look_around_left -= 1
-            return self._look_around_action(obs)
+        if self.look is not None:
+            self.why = "look around"
+            action = self._look_around(obs)
+            if action is not None:
+                return action
         if self.turn is not None:
+            self.why = "turn"
             action = self._continue_turn(obs)
             if action is not None:
                 return action
         plan = _Plan(self._grid(obs.state.position, memory))
         if self.trace.stuck >= self.config.stuck_steps or self.trace.turns_in_a_row >= _HEADINGS:
+            self.why = "recover"
             self._start_recovery(plan.grid, obs)
             action = self._continue_turn(obs)
             if action is not None:
@@ -268,48 +297,66 @@ class FrontierExplorer:
         looked = any(np.linalg.norm((p - position)[[0, 2]]) < 1.0 for p in self.trace.looks)
         if cfg.look_around_turns > 0 and not looked:
             self.trace.looks.append(position.copy())
-            self.look_around_left = cfg.look_around_turns - 1
-            return self._look_around_action(obs)
+            self.look = _Look(cfg.look_around_turns)
+            action = self._look_around(obs)
+            if action is not None:
+                return action
         self.done_reason = "explored"
         return STOP
 
-    def _look_around_action(self, obs: Observations) -> Action:
+    def _look_around(self, obs: Observations) -> Action | None:
+        """The next turn of the look-around in progress (None when it is over): turn left
+        until the views together cover the full circle (``360 - hfov`` degrees swept, 9 turns
+        of 30 degrees for a 90-degree camera) or ``look_around_turns`` turns are made."""
+        look = self.look
+        assert look is not None
+        yaw = yaw_from_quat(obs.state.rotation)
+        if look.last_yaw is not None:
+            look.swept_rad += abs(_wrap(yaw - look.last_yaw))
+        look.last_yaw = yaw
+        if (
+            look.turns_left <= 0
+            or look.swept_rad + math.radians(obs.hfov_deg) >= 2 * math.pi - 1e-3
+        ):
+            self.look = None
+            return None
+        look.turns_left -= 1
         if self.config.mode == "waypoint":
             turn = 2 * math.pi / max(1, self.config.look_around_turns)
-            return Waypoint(obs.state.position, yaw_from_quat(obs.state.rotation) + turn)
+            return Waypoint(obs.state.position, yaw + turn)
         return TURN_LEFT
 
     # --- motion bookkeeping ------------------------------------------------------------------
 
     def _note_motion(self, obs: Observations, memory: SemanticMemory) -> None:
-        """After a forward move: remember how far a free step goes, and mark the cells ahead
-        as blocked where the simulator stopped the agent short."""
+        """After a forward move: remember how far a free step goes; where the simulator
+        stopped or deflected the move, add an obstacle point where the agent touched one.
+
+        The simulator slides the agent along what stops it, so the part of the intended step
+        that was not made points at the obstacle.
+        """
         trace = self.trace
         if trace.last_action != MOVE_FORWARD or trace.last_position is None:
             return
-        moved = float(np.linalg.norm((obs.state.position - trace.last_position)[[0, 2]]))
+        moved_xz = (obs.state.position - trace.last_position)[[0, 2]]
+        moved = float(np.linalg.norm(moved_xz))
         if not obs.collided:
             trace.step_m = max(moved, 0.05)
             trace.stuck = 0
             return
         trace.stuck = trace.stuck + 1 if moved < 0.3 * trace.step_m else 0
-        if moved >= 0.8 * trace.step_m:
-            return  # slid along a wall almost a full step: nothing to learn
         yaw = trace.last_yaw
-        ahead = np.array([-math.sin(yaw), -math.cos(yaw)])
-        side = np.array([ahead[1], -ahead[0]])
-        here = obs.state.position[[0, 2]]
+        intended = np.array([-math.sin(yaw), -math.cos(yaw)]) * trace.step_m
+        missing = intended - moved_xz
+        norm = float(np.linalg.norm(missing))
+        if norm < 0.02:
+            return
+        towards = missing / norm
+        side = np.array([towards[1], -towards[0]])
+        touch = obs.state.position[[0, 2]] + towards * (memory.occupancy.agent_radius_m + 0.05)
         cell = memory.occupancy.cell_m
-        points = [here + ahead * d + side * s for d in (0.1, 0.15, 0.2) for s in (-cell, 0.0, cell)]
-        until = self.step_count + self.config.blocked_ttl_steps
-        self.blocked.append(_Blocked(np.array(points), until))
-        logger.debug("blocked ahead of %s", np.round(here, 2))
-
-    def _blocked_xz(self) -> np.ndarray:
-        self.blocked = [b for b in self.blocked if b.until_step > self.step_count]
-        if not self.blocked:
-            return np.zeros((0, 2))
-        return np.concatenate([b.xz for b in self.blocked])
+        self.bumps.extend(touch + side * s for s in (-cell, 0.0, cell))
+        logger.debug("bumped into something at %s", np.round(touch, 2))
 
     # --- goals -------------------------------------------------------------------------------
 
@@ -321,25 +368,27 @@ class FrontierExplorer:
             clearance_m=cfg.min_clearance_m,
             soft_clearance_m=cfg.plan_clearance_m,
             soft_weight=cfg.clearance_weight,
-            blocked_xz=self._blocked_xz(),
+            obstacles_xz=np.array(self.bumps).reshape(-1, 2),
             start_relax_m=0.3,
         )
 
     def _frontier_cells(self, grid: CostGrid) -> np.ndarray:
-        """(h, w) bool frontier cells of the grid's window outside the done disks."""
-        front = frontier_mask(grid.state)
-        if self.done_xz:
-            h, w = front.shape
-            k = int(math.ceil(self.config.done_radius_m / grid.occupancy.cell_m))
-            rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
-            disk = rr**2 + cc**2 <= k * k
-            for xz in self.done_xz:
-                r, c = grid.cell_of(float(xz[0]), float(xz[1]))
-                a0, a1, b0, b1 = max(0, r - k), min(h, r + k + 1), max(0, c - k), min(w, c + k + 1)
-                if a0 < a1 and b0 < b1:
-                    local = disk[a0 - r + k : a1 - r + k, b0 - c + k : b1 - c + k]
-                    front[a0:a1, b0:b1] &= ~local
+        """(h, w) bool frontier cells of the grid's window outside the done disks (kept for
+        the step, so goals marked done during it are carved out too)."""
+        front = frontier_mask(grid.state, self.config.wall_gap_cells)
+        for xz in self.done_xz:
+            self._carve_done(grid, front, xz)
+        self._front = (grid, front)
         return front
+
+    def _carve_done(self, grid: CostGrid, front: np.ndarray, xz: np.ndarray) -> None:
+        h, w = front.shape
+        k = int(math.ceil(self.config.done_radius_m / grid.occupancy.cell_m))
+        r, c = grid.cell_of(float(xz[0]), float(xz[1]))
+        a0, a1, b0, b1 = max(0, r - k), min(h, r + k + 1), max(0, c - k), min(w, c + k + 1)
+        if a0 < a1 and b0 < b1:
+            rr, cc = np.ogrid[a0 - r : a1 - r, b0 - c : b1 - c]
+            front[a0:a1, b0:b1] &= rr**2 + cc**2 > k * k
 
     @staticmethod
     def _xz(grid: CostGrid, rc: tuple[int, int]) -> np.ndarray:
@@ -359,7 +408,9 @@ class FrontierExplorer:
             self.goal = None  # seen: its frontier is gone
             return None
         if np.linalg.norm(goal.stand_xz - obs.state.position[[0, 2]]) < cfg.goal_tolerance_m:
-            return self._reach(grid, obs)
+            # Walking up to it faced it; whatever is still unknown there cannot be seen.
+            self._abandon("reached")
+            return None
         distance = self._distance_to_goal(plan)
         if distance < goal.best_m - 0.1:
             goal.best_m, goal.best_step = distance, self.step_count
@@ -371,46 +422,27 @@ class FrontierExplorer:
 
     def _goal_field(self, plan: _Plan) -> DistanceField:
         assert self.goal is not None
-        stand = self.goal.stand_xz
-        return plan.to(plan.grid.cell_of(float(stand[0]), float(stand[1])))
+        goal = self.goal
+        expect = goal.last_m + 2 * self.trace.step_m
+        return plan.to(plan.grid.cell_of(float(goal.stand_xz[0]), float(goal.stand_xz[1])), expect)
 
     def _distance_to_goal(self, plan: _Plan) -> float:
         """Path cost from the agent to the goal (``inf`` when unreachable)."""
+        goal = self.goal
+        assert goal is not None
         gfield = self._goal_field(plan)
         r, c = plan.grid.agent
         if not plan.grid.inside(r, c):
             return math.inf
-        return float(gfield.reach_min(2)[r, c])
-
-    def _reach(self, grid: CostGrid, obs: Observations) -> Action | None:
-        """At the goal: turn to face the unknown cells beside its frontier (where they are not
-        in view already), then mark it done."""
-        goal = self.goal
-        assert goal is not None
-        self.goal = None
-        self.done_xz.append(goal.frontier_xz)
-        r, c = grid.cell_of(float(goal.frontier_xz[0]), float(goal.frontier_xz[1]))
-        k = int(math.ceil(1.0 / grid.occupancy.cell_m))
-        h, w = grid.state.shape
-        a0, b0 = max(0, r - k), max(0, c - k)
-        unknown = np.argwhere(grid.state[a0 : min(h, r + k + 1), b0 : min(w, c + k + 1)] == UNKNOWN)
-        if len(unknown) == 0:
-            return None
-        centre = unknown.mean(axis=0) + [a0, b0]
-        delta = (grid.world_of(float(centre[0]), float(centre[1])) - obs.state.position)[[0, 2]]
-        if np.linalg.norm(delta) < 1e-6:
-            return None
-        yaw = math.atan2(-delta[0], -delta[1])
-        tolerance = math.radians(self.config.look_at_deg)
-        if abs(_wrap(yaw - yaw_from_quat(obs.state.rotation))) <= tolerance:
-            return None
-        self.turn = _Turn(yaw, turns=6, forward=0)
-        return self._continue_turn(obs)
+        goal.last_m = float(gfield.reach_min(2)[r, c])
+        return goal.last_m
 
     def _abandon(self, why: str) -> None:
         if self.goal is not None:
-            logger.debug("abandoning goal at %s: %s", np.round(self.goal.frontier_xz, 2), why)
+            logger.debug("goal at %s done: %s", np.round(self.goal.frontier_xz, 2), why)
             self.done_xz.append(self.goal.frontier_xz)
+            if self._front is not None:
+                self._carve_done(self._front[0], self._front[1], self.goal.frontier_xz)
         self.goal = None
 
     def _select(
@@ -440,6 +472,15 @@ class FrontierExplorer:
             f = (int(spot[0]), int(spot[1]))
             stand = dfield.stand_cell(f[0], f[1], reach_cells)
             candidates.append(_Candidate(int(label), f, stand, float(dfield.distance[stand])))
+        k = int(math.ceil(cfg.info_gain_radius_m / cell))
+        gains = visible_unknown(
+            grid.state, np.array([c.frontier for c in candidates]).reshape(-1, 2), k
+        )
+        paths = np.array([c.distance_m for c in candidates])
+        worth = gains * cell**2 >= cfg.min_gain_m2 + cfg.min_gain_per_m * paths
+        candidates = [c for c, keep in zip(candidates, worth, strict=True) if keep]
+        for c, gain in zip(candidates, gains[worth], strict=True):
+            c.gain = float(gain)
         if not candidates:
             self.goal = None
             return
@@ -454,6 +495,7 @@ class FrontierExplorer:
         stand_xz = self._xz(grid, best.stand)
         if self.goal is not None and best.label == current:
             self.goal.frontier_xz, self.goal.stand_xz = frontier_xz, stand_xz
+            self.goal.last_m = best.distance_m
             return
         steps = best.distance_m / max(self.trace.step_m, 0.05)
         self.goal = _Goal(
@@ -463,6 +505,7 @@ class FrontierExplorer:
             since_step=self.step_count,
             budget_steps=int(cfg.goal_budget_factor * steps) + 20,
             best_m=best.distance_m,
+            last_m=best.distance_m,
             best_step=self.step_count,
         )
         logger.debug(
@@ -506,10 +549,8 @@ class FrontierExplorer:
         if cfg.score == "nearest":
             scores = -distance
         else:
-            k = int(math.ceil(cfg.info_gain_radius_m / grid.occupancy.cell_m))
-            cells = np.array([cand.frontier for cand in candidates])
-            gain = box_counts(grid.state == UNKNOWN, cells, k).astype(np.float64)
-            scores = gain / (distance + 1.0)
+            gain = np.array([cand.gain for cand in candidates]) * grid.occupancy.cell_m**2
+            scores = gain**cfg.gain_exponent / (distance + 1.0)
             if cfg.score == "question" and self.relevance is not None:
                 for i, cand in enumerate(candidates):
                     frontier = self._frontier_record(grid, labels, cand)
@@ -544,8 +585,10 @@ class FrontierExplorer:
             cells = gfield.walk(*gfield.stand_cell(r, c, 2))
             self.path = gfield.taut_points(cells)[1:] or [grid.world_of(*cells[-1])]
             return self._next_waypoint(obs.state.position)
+        self.why = "descend"
         action = self._descend(gfield, obs)
         if action is None:
+            self.why = "steer"
             cells = gfield.walk(*gfield.stand_cell(r, c, 2))
             if not cells:
                 return None
@@ -622,10 +665,14 @@ class FrontierExplorer:
         """Blocked again and again: face the most open direction on the map, walk two steps."""
         position = obs.state.position
         yaw = yaw_from_quat(obs.state.rotation)
-        runs = {k: self._open_run(grid, position, yaw + k * _TURN_RAD, 1.0) for k in range(1, _HEADINGS)}
+        runs = {
+            k: self._open_run(grid, position, yaw + k * _TURN_RAD, 1.0) for k in range(1, _HEADINGS)
+        }
         k = max(runs, key=lambda j: (runs[j], -min(j, _HEADINGS - j)))
         heading = _wrap(yaw + k * _TURN_RAD)
-        logger.debug("stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(heading))
+        logger.debug(
+            "stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(heading)
+        )
         self.trace.stuck = 0
         self.trace.turns_in_a_row = 0
         self.turn = _Turn(heading, turns=6, forward=2 if runs[k] >= 0.25 else 0)
@@ -637,8 +684,10 @@ class FrontierExplorer:
         run = 0.0
         while run < limit_m:
             d = run + step
-            r, c = grid.cell_of(position[0] - math.sin(heading) * d, position[2] - math.cos(heading) * d)
-            if not grid.inside(r, c) or not grid.passable[r, c] or grid.blocked[r, c]:
+            r, c = grid.cell_of(
+                position[0] - math.sin(heading) * d, position[2] - math.cos(heading) * d
+            )
+            if not grid.inside(r, c) or not grid.passable[r, c]:
                 break
             run = d
         return run

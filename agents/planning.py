@@ -4,8 +4,8 @@ known part of the map, with a cost that keeps paths away from obstacles.
 The map is the agent's estimate, not the simulator's navigable area: obstacles low enough to
 hide below a level camera's view, or seen only at a grazing angle, are missing from it. So
 paths keep a *preferred* clearance where there is room (a soft cost that grows towards
-obstacles), accept a *minimum* one in narrow passages, and cells where a forward move was
-blocked can be passed in as extra obstacles.
+obstacles), accept a *minimum* one in narrow passages, and obstacles the simulator revealed
+by stopping a move can be passed in as extra occupied points.
 
 Window coordinates: a :class:`DistanceField` works on the sub-grid ``[r0:r1, c0:c1]`` of the
 map (``window = (r0, c0)``) that holds every known cell plus a margin; map cell
@@ -38,10 +38,8 @@ class CostGrid:
         soft_clearance_m: up to this distance from obstacles a step costs more (linearly, up
             to ``1 + soft_weight`` times its length at ``clearance_m``); None for plain lengths.
         soft_weight: see ``soft_clearance_m``.
-        blocked_xz: (K, 2) world x, z of cells where the simulator blocked a move: a step
-            onto one costs ``blocked_cost_m`` more, so paths avoid them where there is another
-            way but are not cut off by a wrong guess.
-        blocked_cost_m: see ``blocked_xz``.
+        obstacles_xz: (K, 2) world x, z of obstacles the map does not show (where the
+            simulator stopped a move); they count as occupied cells for the clearance.
         start_relax_m: within this distance of the agent, free cells count as passable down
             to half of ``clearance_m``, so an agent pressed against a wall plans its way out
             from where it stands instead of from a cell snapped behind it.
@@ -52,7 +50,6 @@ class CostGrid:
         clearance: (h, w) float metres to the nearest occupied cell.
         passable: (h, w) bool cells a path may use.
         cost: (h, w) float cost per metre of stepping on a cell (1 in the open).
-        blocked: (h, w) bool cells where a move was blocked.
         agent: (row, col) window cell of the agent (may lie outside the window's passable cells).
     """
 
@@ -65,8 +62,7 @@ class CostGrid:
         *,
         soft_clearance_m: float | None = None,
         soft_weight: float = 0.0,
-        blocked_xz: np.ndarray | None = None,
-        blocked_cost_m: float = 2.0,
+        obstacles_xz: np.ndarray | None = None,
         start_relax_m: float = 0.0,
     ) -> None:
         self.occupancy = occupancy
@@ -84,8 +80,14 @@ class CostGrid:
         self.state = occupancy.state[r0:r1, c0:c1].copy()
         h, w = self.state.shape
         self.agent = (r_agent - r0, c_agent - c0)
+        occupied = self.state == OCCUPIED
+        if obstacles_xz is not None and len(obstacles_xz):
+            rows_o, cols_o = g.world_to_cells(np.asarray(obstacles_xz, dtype=np.float64))
+            rows_o, cols_o = rows_o - r0, cols_o - c0
+            inside = (rows_o >= 0) & (rows_o < h) & (cols_o >= 0) & (cols_o < w)
+            occupied[rows_o[inside], cols_o[inside]] = True
         # Every occupied cell lies in the window, so its distance transform is the map's.
-        self.clearance = ndimage.distance_transform_edt(self.state != OCCUPIED) * cell
+        self.clearance = ndimage.distance_transform_edt(~occupied) * cell
         hard = occupancy.agent_radius_m if clearance_m is None else clearance_m
         free = self.state == FREE
         passable = free & (self.clearance >= hard)
@@ -106,13 +108,6 @@ class CostGrid:
             self.cost = 1.0 + soft_weight * excess
         else:
             self.cost = np.ones((h, w))
-        self.blocked = np.zeros((h, w), dtype=bool)
-        if blocked_xz is not None and len(blocked_xz):
-            rows_b, cols_b = g.world_to_cells(np.asarray(blocked_xz, dtype=np.float64))
-            rows_b, cols_b = rows_b - r0, cols_b - c0
-            inside = (rows_b >= 0) & (rows_b < h) & (cols_b >= 0) & (cols_b < w)
-            self.blocked[rows_b[inside], cols_b[inside]] = True
-            self.cost[self.blocked] += blocked_cost_m / cell
         self.graph = self._graph()
 
     def _graph(self) -> csr_matrix:
@@ -154,14 +149,15 @@ class CostGrid:
         return 0 <= r < h and 0 <= c < w
 
     def line_free(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
-        """Whether the straight segment between two window cells crosses passable cells only
-        (none of them blocked)."""
+        """Whether the straight segment between two window cells crosses passable cells only."""
         n = max(abs(b[0] - a[0]), abs(b[1] - a[1])) * 2 + 1
         rr = np.round(np.linspace(a[0], b[0], n)).astype(int)
         cc = np.round(np.linspace(a[1], b[1], n)).astype(int)
-        if not (self.inside(int(rr.min()), int(cc.min())) and self.inside(int(rr.max()), int(cc.max()))):
+        if not (
+            self.inside(int(rr.min()), int(cc.min())) and self.inside(int(rr.max()), int(cc.max()))
+        ):
             return False
-        return bool(np.all(self.passable[rr, cc] & ~self.blocked[rr, cc]))
+        return bool(np.all(self.passable[rr, cc]))
 
     def field(self, source: tuple[int, int], limit_m: float = math.inf) -> DistanceField:
         """Path costs from a window cell (the nearest passable one where it is not)."""
@@ -176,7 +172,7 @@ class DistanceField:
 
     Attributes:
         grid: the :class:`CostGrid`; ``window``, ``state``, ``clearance``, ``passable``,
-            ``cost`` and ``blocked`` are its.
+            and ``cost`` are its.
         distance: (h, w) path cost (m) from the source, ``inf`` where unreachable.
         start: (row, col) window cell the search starts from.
     """
@@ -190,8 +186,7 @@ class DistanceField:
         *,
         soft_clearance_m: float | None = None,
         soft_weight: float = 0.0,
-        blocked_xz: np.ndarray | None = None,
-        blocked_cost_m: float = 2.0,
+        obstacles_xz: np.ndarray | None = None,
         start_relax_m: float = 0.0,
         limit_m: float = math.inf,
     ) -> None:
@@ -202,14 +197,15 @@ class DistanceField:
             clearance_m,
             soft_clearance_m=soft_clearance_m,
             soft_weight=soft_weight,
-            blocked_xz=blocked_xz,
-            blocked_cost_m=blocked_cost_m,
+            obstacles_xz=obstacles_xz,
             start_relax_m=start_relax_m,
         )
         self._setup(grid, grid.agent, limit_m)
 
     @classmethod
-    def from_grid(cls, grid: CostGrid, source: tuple[int, int], limit_m: float = math.inf) -> DistanceField:
+    def from_grid(
+        cls, grid: CostGrid, source: tuple[int, int], limit_m: float = math.inf
+    ) -> DistanceField:
         field = cls.__new__(cls)
         field._setup(grid, source, limit_m)
         return field
@@ -222,7 +218,6 @@ class DistanceField:
         self.clearance = grid.clearance
         self.passable = grid.passable
         self.cost = grid.cost
-        self.blocked = grid.blocked
         self.start = self._start_cell(grid.passable, source[0], source[1])
         h, w = grid.passable.shape
         dist, pred = dijkstra(
@@ -377,3 +372,25 @@ def box_counts(mask: np.ndarray, cells: np.ndarray, k: int) -> np.ndarray:
     c0 = np.clip(cells[:, 1] - k, 0, w)
     c1 = np.clip(cells[:, 1] + k + 1, 0, w)
     return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+
+
+def visible_unknown(
+    state: np.ndarray, cells: np.ndarray, radius_cells: int, rays: int = 32
+) -> np.ndarray:
+    """(K,) the unknown area (in cells) in sight of each of ``cells`` (K, 2) window (row, col)
+    within ``radius_cells``: rays from the cell pass free and unknown cells and stop at
+    occupied ones; each unknown cell a ray passes counts for the area it stands for (its
+    distance times the angle between rays). Cells outside ``state`` (h, w) count as unknown.
+    """
+    if len(cells) == 0:
+        return np.zeros(0)
+    h, w = state.shape
+    angles = np.arange(rays) * (2.0 * math.pi / rays)
+    radii = np.arange(1, radius_cells + 1, dtype=np.float64)
+    rr = np.rint(cells[:, 0, None, None] + np.sin(angles)[None, :, None] * radii).astype(np.int64)
+    cc = np.rint(cells[:, 1, None, None] + np.cos(angles)[None, :, None] * radii).astype(np.int64)
+    inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    seen = np.where(inside, state[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1)], UNKNOWN)
+    open_ray = np.logical_and.accumulate(seen != OCCUPIED, axis=2)
+    unknown = open_ray & (seen == UNKNOWN)
+    return (unknown * radii).sum(axis=(1, 2)) * (2.0 * math.pi / rays)

@@ -159,7 +159,10 @@ class OccupancyMap:
         with np.errstate(divide="ignore", invalid="ignore"):
             u = right / ahead * f + width / 2.0
         in_view = (ahead > 0) & (u >= 0) & (u < width)
-        col = np.clip(np.nan_to_num(u, nan=0.0).astype(np.int64), 0, width - 1)
+        # Off-view cells (behind the camera, or on its plane: inf or nan) are masked by
+        # ``in_view``; clip first so that the cast stays defined.
+        col = np.clip(np.nan_to_num(u, nan=0.0, posinf=width, neginf=0.0), 0, width - 1)
+        col = col.astype(np.int64)
         dist = np.hypot(dx, dz)
         free = in_view & (dist <= column_range[col])
         window = self.state[r0 : r1 + 1, c0 : c1 + 1]
@@ -261,10 +264,20 @@ class OccupancyMap:
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
-def frontier_mask(state: np.ndarray) -> np.ndarray:
+def frontier_mask(state: np.ndarray, wall_gap_cells: int = 0) -> np.ndarray:
     """(rows, cols) bool free cells with an unknown 4-neighbour, for a (rows, cols) uint8 state
-    grid (or a window of one)."""
+    grid (or a window of one).
+
+    With ``wall_gap_cells`` > 0, unknown cells within that many cells (Chebyshev) of an
+    occupied one do not count: the unseen sliver between seen floor and a wall, or a gap in
+    a wall's line of hits, hides no floor worth a visit.
+    """
     unknown = state == UNKNOWN
+    if wall_gap_cells > 0:
+        near_wall = ndimage.binary_dilation(
+            state == OCCUPIED, structure=np.ones((3, 3), bool), iterations=wall_gap_cells
+        )
+        unknown &= ~near_wall
     return ndimage.binary_dilation(unknown, structure=_CROSS) & (state == FREE)
 
 
