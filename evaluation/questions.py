@@ -231,7 +231,8 @@ def _default_scene_name(episode_history: str, scene: str) -> str:
 # --- loading and writing ---------------------------------------------------------------------
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json_file(path: Path, what: str, shape: str = "a JSON list") -> Any:
+    """A JSON file's content, or an error naming the file, the problem and what it should be."""
     if not path.is_file():
         raise AeqaError(f"{path}: no such {what} file; check the path")
     try:
@@ -243,7 +244,7 @@ def _read_json(path: Path, what: str) -> Any:
     except json.JSONDecodeError as e:
         raise AeqaError(
             f"{path}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); "
-            f"a {what} file is a JSON list"
+            f"a {what} file is {shape}"
         ) from e
 
 
@@ -255,7 +256,7 @@ def load_questions(path: str | Path) -> list[Question]:
             entry is invalid (index, id and field named), or a question_id repeats.
     """
     path = Path(path)
-    data = _read_json(path, "question")
+    data = read_json_file(path, "question")
     if not isinstance(data, list):
         raise AeqaError(
             f"{path}: expected a JSON list of questions, got a {type(data).__name__}; "
@@ -310,7 +311,7 @@ def is_aeqa(question: Question) -> bool:
 def load_question_ids(path: str | Path) -> list[str]:
     """A JSON list of question ids, such as ``open-eqa-v0-184-questions.json``."""
     path = Path(path)
-    data = _read_json(path, "question-id list")
+    data = read_json_file(path, "question-id list")
     if not isinstance(data, list) or not all(isinstance(i, str) for i in data):
         raise AeqaError(
             f"{path}: expected a JSON list of question_id strings "
@@ -561,7 +562,7 @@ def load_scene_truth(basename: str | Path) -> SceneTruth:
     """
     basename = Path(basename)
     path = basename.with_name(basename.name + ".scene.json")
-    data = _read_json(path, "scene ground-truth")
+    data = read_json_file(path, "scene ground-truth")
 
     def get(entry: Any, key: str, where: str) -> Any:
         if not isinstance(entry, dict) or key not in entry:

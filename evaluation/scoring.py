@@ -43,7 +43,13 @@ import numpy as np
 
 from envs.errors import AeqaError
 from evaluation.judges import MAX_SCORE, MIN_SCORE, Judge
-from evaluation.questions import CATEGORIES, Question, load_questions, select_split
+from evaluation.questions import (
+    CATEGORIES,
+    Question,
+    load_questions,
+    read_json_file,
+    select_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -314,22 +320,6 @@ class EpisodeOutcome:
     error: str | None
 
 
-def _read_json(path: Path, what: str, shape: str) -> Any:
-    if not path.is_file():
-        raise AeqaError(f"{path}: no such {what} file; check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise AeqaError(f"{path}: cannot read the {what} file ({e})") from e
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise AeqaError(
-            f"{path}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); "
-            f"a {what} file is {shape}"
-        ) from e
-
-
 PREDICTIONS_SHAPE = 'a JSON list of {"question_id": ..., "answer": ...} (OpenEQA\'s format)'
 
 
@@ -342,7 +332,7 @@ def load_predictions(path: str | Path) -> dict[str, str | None]:
             ``question_id`` or ``answer``, or has a non-string one; a repeated question_id.
     """
     path = Path(path)
-    data = _read_json(path, "predictions", PREDICTIONS_SHAPE)
+    data = read_json_file(path, "predictions", PREDICTIONS_SHAPE)
     if not isinstance(data, list):
         raise AeqaError(f"{path}: expected {PREDICTIONS_SHAPE}, got a JSON {type(data).__name__}")
     predictions: dict[str, str | None] = {}
@@ -383,7 +373,7 @@ def load_scores(path: str | Path, what: str = "scores") -> dict[str, float]:
         AeqaError: missing or not JSON; not an object; a value that is not a finite number.
     """
     path = Path(path)
-    data = _read_json(path, what, "a JSON object {question_id: score}")
+    data = read_json_file(path, what, "a JSON object {question_id: score}")
     if not isinstance(data, dict):
         raise AeqaError(
             f"{path}: expected a JSON object {{question_id: score}}, got a JSON "
@@ -405,7 +395,7 @@ def load_path_lengths(path: str | Path) -> dict[str, float]:
         AeqaError: missing or not JSON; not an object; a value that is not a number >= 0.
     """
     path = Path(path)
-    data = _read_json(path, "path-length", "a JSON object {question_id: metres}")
+    data = read_json_file(path, "path-length", "a JSON object {question_id: metres}")
     if not isinstance(data, dict):
         raise AeqaError(
             f"{path}: expected a JSON object {{question_id: metres}}, got a JSON "
