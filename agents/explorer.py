@@ -19,7 +19,9 @@ Loops are bounded by construction:
   moves in a row trigger a recovery: turn to the most open direction on the map and walk
   two steps;
 - turning never reverses direction with the target behind the agent (no left-right dithering);
-- when no frontier is left, the agent looks around once more (once per place) and stops.
+- when no frontier is reachable, the agent forgets its bump points (at most three times: they
+  may have sealed a passage they only narrowed), then looks around once more (once per
+  place) and stops.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ _TURNS = (TURN_LEFT, TURN_RIGHT)
 #: the discrete action space's turn (radians): candidate headings and turn costs
 _TURN_RAD = math.radians(30.0)
 _HEADINGS = 12
+#: how often an episode may forget its bump points when nothing seems reachable
+_MAX_CLEARS = 3
 
 
 @dataclass
@@ -58,7 +62,9 @@ class ExplorerConfig:
     #: ``discrete`` actions or ``waypoint`` teleports along the planned path
     mode: str = "discrete"
     max_steps: int = 500
-    #: turns of a full look-around at the start (12 x 30 degrees); 0 to skip
+    #: most turns of the look-around at the start (and where nothing is left to go to); it
+    #: ends as soon as the views together close the circle (9 x 30 degrees for a 90-degree
+    #: camera); 0 to skip
     look_around_turns: int = 12
     #: steps between re-scoring the frontiers while a goal is being followed
     replan_every: int = 8
@@ -85,7 +91,8 @@ class ExplorerConfig:
     no_progress_steps: int = 30
     #: paths prefer to keep this far from obstacles (a soft cost) ...
     plan_clearance_m: float = 0.3
-    #: ... and never come closer than this (the agent's radius plus a map cell)
+    #: ... and never come closer than this (the agent's radius; where the map puts an obstacle
+    #: too far, bumping into it adds it)
     min_clearance_m: float = 0.1
     #: extra cost of a step at ``min_clearance_m`` (relative to its length)
     clearance_weight: float = 2.0
@@ -148,7 +155,7 @@ class _Candidate:
 @dataclass
 class _Turn:
     """Turn to ``yaw_rad`` (at most ``turns`` turns, until within ``tolerance_rad``), then
-    walk ``forward`` steps: the recovery, and the look at a reached frontier."""
+    walk ``forward`` steps: the recovery from repeated blocked moves."""
 
     yaw_rad: float
     turns: int
@@ -230,6 +237,7 @@ class FrontierExplorer:
         self.done_xz: list[np.ndarray] = []
         #: world x, z (2,) of obstacles found by bumping into them
         self.bumps: list[np.ndarray] = []
+        self.clears = 0
         self.turn: _Turn | None = None
         self.trace = _Trace()
         self.path: list[np.ndarray] = []
@@ -271,24 +279,35 @@ class FrontierExplorer:
             action = self._continue_turn(obs)
             if action is not None:
                 return action
+        action = self._pursue(plan, obs, memory)
+        if action is None and self.bumps and self.clears < _MAX_CLEARS:
+            # Obstacle points from bumps may have sealed a passage they only narrowed:
+            # forget them and look again before concluding nothing is left.
+            logger.debug("nothing reachable: forgetting %d bump points", len(self.bumps))
+            self.bumps = []
+            self.clears += 1
+            plan = _Plan(self._grid(obs.state.position, memory))
+            action = self._pursue(plan, obs, memory)
+        return action if action is not None else self._finish(obs)
+
+    def _pursue(self, plan: _Plan, obs: Observations, memory: SemanticMemory) -> Action | None:
+        """Keep, replace or choose the goal and step towards it (None: no goal is left)."""
         front = self._frontier_cells(plan.grid)
         for _ in range(4):
             if self.goal is not None:
-                outcome = self._check_goal(plan, front, obs)
-                if outcome is not None:
-                    return outcome
+                self._check_goal(plan, front, obs)
             due = self.goal is not None and (
                 (self.step_count - self.goal.since_step) % self.config.replan_every == 0
             )
             if self.goal is None or due:
                 self._select(plan, front, obs, memory)
             if self.goal is None:
-                break
+                return None
             action = self._follow(plan, obs)
             if action is not None:
                 return action
             self._abandon("no path")
-        return self._finish(obs)
+        return None
 
     def _finish(self, obs: Observations) -> Action:
         """Nothing left to go to: look around once more where not done yet, else stop."""
@@ -353,7 +372,8 @@ class FrontierExplorer:
             return
         towards = missing / norm
         side = np.array([towards[1], -towards[0]])
-        touch = obs.state.position[[0, 2]] + towards * (memory.occupancy.agent_radius_m + 0.05)
+        # The simulator keeps the agent's centre its radius away from what it touched.
+        touch = obs.state.position[[0, 2]] + towards * memory.occupancy.agent_radius_m
         cell = memory.occupancy.cell_m
         self.bumps.extend(touch + side * s for s in (-cell, 0.0, cell))
         logger.debug("bumped into something at %s", np.round(touch, 2))
@@ -394,8 +414,8 @@ class FrontierExplorer:
     def _xz(grid: CostGrid, rc: tuple[int, int]) -> np.ndarray:
         return grid.world_of(rc[0], rc[1])[[0, 2]]
 
-    def _check_goal(self, plan: _Plan, front: np.ndarray, obs: Observations) -> Action | None:
-        """Update the current goal: reached (look at it, then done), gone, or out of steps."""
+    def _check_goal(self, plan: _Plan, front: np.ndarray, obs: Observations) -> None:
+        """Update the current goal: reached (done), gone from the map, or out of steps."""
         goal = self.goal
         assert goal is not None
         cfg = self.config
@@ -406,11 +426,11 @@ class FrontierExplorer:
         patch = front[max(0, r - k) : min(h, r + k + 1), max(0, c - k) : min(w, c + k + 1)]
         if not patch.any():
             self.goal = None  # seen: its frontier is gone
-            return None
+            return
         if np.linalg.norm(goal.stand_xz - obs.state.position[[0, 2]]) < cfg.goal_tolerance_m:
             # Walking up to it faced it; whatever is still unknown there cannot be seen.
             self._abandon("reached")
-            return None
+            return
         distance = self._distance_to_goal(plan)
         if distance < goal.best_m - 0.1:
             goal.best_m, goal.best_step = distance, self.step_count
@@ -418,7 +438,6 @@ class FrontierExplorer:
             self._abandon("out of steps")
         elif self.step_count - goal.best_step > cfg.no_progress_steps:
             self._abandon("no progress")
-        return None
 
     def _goal_field(self, plan: _Plan) -> DistanceField:
         assert self.goal is not None

@@ -361,19 +361,6 @@ def unknown_around(occupancy: OccupancyMap, row: int, col: int, radius_m: float)
     return int(np.count_nonzero(window == UNKNOWN))
 
 
-def box_counts(mask: np.ndarray, cells: np.ndarray, k: int) -> np.ndarray:
-    """(K,) the number of true cells of ``mask`` (h, w) in the ``(2k+1)``-square around each
-    of ``cells`` (K, 2) (window row, col), from one summed-area table."""
-    h, w = mask.shape
-    table = np.zeros((h + 1, w + 1), dtype=np.int64)
-    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1)
-    r0 = np.clip(cells[:, 0] - k, 0, h)
-    r1 = np.clip(cells[:, 0] + k + 1, 0, h)
-    c0 = np.clip(cells[:, 1] - k, 0, w)
-    c1 = np.clip(cells[:, 1] + k + 1, 0, w)
-    return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
-
-
 def visible_unknown(
     state: np.ndarray, cells: np.ndarray, radius_cells: int, rays: int = 32
 ) -> np.ndarray:
