@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envs.errors import AeqaError
-from launch import score_command
+from launch import score_command, visualize_command
 
 logger = logging.getLogger("aeqa")
 
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.set_defaults(handler=_cmd_explore)
 
     score_command.register(commands)
+    visualize_command.register(commands)
 
     bench = commands.add_parser("bench", help="measure speed against in-run baselines")
     targets = bench.add_subparsers(dest="bench_command", required=True)

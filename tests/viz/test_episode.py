@@ -1,0 +1,171 @@
+"""Pictures of one episode: the top-down map, the video and the memory renders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from tests.viz.conftest import assert_not_blank, tree_hashes
+from viz.data import Poses, load_episode
+from viz.memory_render import splat
+from viz.topdown import NEVER, build_topdown, first_seen_steps, nice_length
+from viz.video import EgocentricFrames, frame_indices
+from viz.visualize import VisualizeOptions, visualize
+
+
+def _read_video(path: Path) -> list[np.ndarray]:
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        return [np.asarray(frame) for frame in reader]
+    finally:
+        reader.close()
+
+
+def test_episode_pictures_and_video(explored: Path, tmp_path: Path) -> None:
+    before = tree_hashes(explored)
+    out = tmp_path / "viz"
+    written = visualize(explored, VisualizeOptions(out=out))
+    names = sorted(p.name for p in written)
+    assert names == [
+        "episode.mp4",
+        "memory_oblique.png",
+        "memory_top.png",
+        "topdown.png",
+    ]
+    assert tree_hashes(explored) == before  # nothing of the episode changed
+    for name in ("topdown.png", "memory_top.png", "memory_oblique.png"):
+        assert_not_blank(out / name, min_colors=30)
+    episode = load_episode(explored)
+    assert episode.problems == [] and episode.poses is not None
+    frames = _read_video(out / "episode.mp4")
+    # One frame per pose (the start and 30 steps), then the answer held.
+    assert len(frames) > len(episode.poses)
+    assert frames[0].shape[0] % 16 == 0 and frames[0].shape[1] % 16 == 0
+    for frame in (frames[0], frames[len(frames) // 2], frames[-1]):
+        assert_not_blank(frame)
+    # The egocentric half changes as the agent turns and walks.
+    half = frames[0].shape[1] // 2
+    assert np.abs(frames[5][:, :half].astype(int) - frames[20][:, :half].astype(int)).mean() > 3
+
+
+def test_default_output_is_inside_the_episode(explored: Path, tmp_path: Path) -> None:
+    episode = tmp_path / "episode"
+    shutil.copytree(explored, episode)
+    before = tree_hashes(episode)
+    written = visualize(episode, VisualizeOptions(video=False, memory=False))
+    assert [p.relative_to(episode).as_posix() for p in written] == ["viz/topdown.png"]
+    after = tree_hashes(episode)
+    assert {k: v for k, v in after.items() if not k.startswith("viz/")} == before
+
+
+def test_topdown_layers_follow_the_trajectory(explored: Path) -> None:
+    episode = load_episode(explored)
+    topdown = build_topdown(episode)
+    assert topdown.plan is not None and topdown.notes == []
+    assert topdown.navigable.any() and topdown.walls.any() and (topdown.instance > 0).any()
+    seen_area = [np.count_nonzero(topdown.first_seen <= s) for s in (0, 10, 20, 30)]
+    assert seen_area == sorted(seen_area) and seen_area[0] > 0
+    # At the last step the map is the memory's own map.
+    assert np.array_equal(topdown.state_at(topdown.last_step) != UNKNOWN, topdown.state != UNKNOWN)
+    # The answer's evidence is in the memory and drawn.
+    assert episode.evidence_ids and episode.evidence
+    assert topdown.frontiers(10, episode.poses.positions[10]) is not None
+
+
+def test_video_re_renders_views_without_saved_frames(explored: Path, tmp_path: Path) -> None:
+    episode = load_episode(explored)
+    topdown = build_topdown(episode)
+    saved = EgocentricFrames(episode, topdown)
+    assert saved.source == "saved frames"
+    episode.frames = {}
+    rendered = EgocentricFrames(episode, topdown)
+    assert rendered.source == "re-rendered from the scene"
+    view = rendered.frame(3)
+    assert view is not None and view.shape[2] == 3
+    assert_not_blank(view, min_colors=4)
+    rendered.close()
+    # Without frames and without the scene: the map alone.
+    copy = tmp_path / "episode"
+    shutil.copytree(explored, copy, ignore=shutil.ignore_patterns("frames"))
+    record = json.loads((copy / "episode.json").read_text())
+    record["scene"] = str(tmp_path / "gone" / "apartment")
+    (copy / "episode.json").write_text(json.dumps(record))
+    written = visualize(copy, VisualizeOptions(out=tmp_path / "out", memory=False, gif=True))
+    assert [p.name for p in written] == ["topdown.png", "episode.mp4", "episode.gif"]
+    frames = _read_video(tmp_path / "out" / "episode.mp4")
+    assert_not_blank(frames[-1])
+    assert_not_blank(tmp_path / "out" / "topdown.png")
+    import imageio.v3 as iio
+
+    gif = iio.imread(tmp_path / "out" / "episode.gif", index=None)
+    assert gif.shape[0] > 10
+    assert_not_blank(gif[-1])
+
+
+def test_first_seen_steps_stop_at_walls() -> None:
+    occupancy = OccupancyMap(cell_m=0.1, initial_half_extent_m=3.0)
+    occupancy.state[:] = FREE
+    wall_row = occupancy.grid.world_to_cell_xz(0.0, -1.0)[0]
+    occupancy.state[wall_row, :] = OCCUPIED
+    poses = Poses(
+        steps=np.array([0, 1]),
+        positions=np.zeros((2, 3)),
+        # Facing -Z (towards the wall), then +Z.
+        rotations=np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]),
+        actions=["start", "turn_left"],
+        collided=np.zeros(2, dtype=bool),
+    )
+    first = first_seen_steps(occupancy, poses, hfov_deg=90.0)
+    g = occupancy.grid
+    in_front = g.world_to_cell_xz(0.0, -0.5)
+    behind_wall = g.world_to_cell_xz(0.0, -2.0)
+    behind_agent = g.world_to_cell_xz(0.0, 1.5)
+    assert first[in_front] == 0
+    assert first[wall_row, g.world_to_cell_xz(0.0, -1.0)[1]] == 0
+    assert first[behind_agent] == 1
+    # Never reached by a fan, yet known to the map: counted from the last step.
+    assert first[behind_wall] == 1
+    occupancy.state[behind_wall] = UNKNOWN
+    assert first_seen_steps(occupancy, poses, 90.0)[behind_wall] == NEVER
+
+
+def test_splat_keeps_the_nearest_point() -> None:
+    uv = np.array([[5.5, 5.5], [5.5, 5.5], [20.0, 3.0]])
+    depth = np.array([2.0, 1.0, -1.0])
+    result = splat(uv, depth, np.array([3.0, 1.0, 1.0]), 32, 16)
+    assert result.index[5, 5] == 1 and result.depth[5, 5] == 1.0
+    # The far point's larger square shows around the near one.
+    assert result.index[4, 4] == 0 and result.index[6, 6] == 0
+    assert result.index[3, 20] == -1  # behind the camera
+    assert np.count_nonzero(result.index >= 0) == 9
+
+
+def test_helpers() -> None:
+    assert nice_length(10.0) == 2.0 and nice_length(4.0) == 1.0
+    assert list(frame_indices(5, 10)) == [0, 1, 2, 3, 4]
+    sampled = frame_indices(1000, 100)
+    assert sampled[0] == 0 and sampled[-1] == 999 and len(sampled) == 100
+
+
+@pytest.mark.parametrize("broken", ["episode.json", "trajectory.json", "memory"])
+def test_a_damaged_episode_still_draws(explored: Path, tmp_path: Path, broken: str) -> None:
+    copy = tmp_path / "episode"
+    shutil.copytree(explored, copy, ignore=shutil.ignore_patterns("frames"))
+    target = copy / broken
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.write_text(target.read_text()[:40])
+    episode = load_episode(copy)
+    assert len(episode.problems) == 1 and broken in episode.problems[0]
+    options = VisualizeOptions(out=tmp_path / "out", video=False, memory=broken == "memory")
+    written = visualize(copy, options)
+    assert [p.name for p in written] == ["topdown.png"]
+    assert_not_blank(written[0])

@@ -1,0 +1,603 @@
+"""The report of a batch run: one self-contained ``report.html``.
+
+The page holds its CSS and JavaScript inline and embeds its plot (a base64 PNG); each episode's
+top-down map and its thumbnail are PNGs in ``report_files/<episode>/`` beside it, linked by
+relative paths, so the report folder can be moved or served as a whole. It shows the run's
+scores overall and per category (LLM-Match, see ``evaluation.scoring``), judge score against
+path length, and a table of the questions (answer, reference, judge score, steps, path length,
+coverage, stop reason, and a thumbnail linking to the map) that sorts by any column on a click
+on its header.
+
+Episodes with missing or damaged files are still listed: their row says what is missing, the
+map is drawn from what is left where anything is, and one warning line per such episode is
+logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from agents.episode import EpisodeConfig, EpisodeResult
+from envs.errors import AeqaError
+from viz import colors
+from viz.data import (
+    CONFIG_FILE,
+    EpisodeData,
+    episode_dir_name,
+    load_config,
+    load_episode,
+    read_results,
+    result_from_json,
+)
+from viz.sources import RunSources, load_sources
+from viz.visualize import VisualizeOptions
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+FILES_DIR = "report_files"
+THUMB_PX = 200
+
+
+@dataclass
+class ReportRow:
+    """One question of the run, as the table shows it.
+
+    Attributes:
+        question_id: the question's id.
+        folder: its episode folder, or None where there is none.
+        result: its record (``episode.json`` or ``results.jsonl``), or None.
+        reference: the reference answer ("" where unknown).
+        category: the question's category ("" where unknown).
+        score: the judge's score (1..5), or None.
+        problems: what is missing or unreadable.
+        map_path, thumb_path: the drawn map and its thumbnail, or None.
+    """
+
+    question_id: str
+    folder: Path | None
+    result: EpisodeResult | None = None
+    reference: str = ""
+    category: str = ""
+    score: float | None = None
+    problems: list[str] = field(default_factory=list)
+    map_path: Path | None = None
+    thumb_path: Path | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.result is None or self.result.error is not None
+
+    @property
+    def answer(self) -> str | None:
+        """The answer, or None where the episode failed or its record is lost."""
+        return None if self.failed or self.result is None else self.result.answer
+
+
+@dataclass
+class ScoreOverview:
+    """LLM-Match of the run overall and per category (None where not scored)."""
+
+    llm_match: float | None
+    by_category: dict[str, tuple[float, int]]
+    scored: int
+    failed: int
+    source: str
+
+
+def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
+    """The run's questions: ``results.jsonl`` lines joined with ``episodes/`` folders, and
+    problems of the run as a whole (unreadable result lines)."""
+    records, run_problems = read_results(run / "results.jsonl")
+    episodes_dir = run / "episodes"
+    folders = (
+        {p.name: p for p in sorted(episodes_dir.iterdir()) if p.is_dir()}
+        if episodes_dir.is_dir()
+        else {}
+    )
+    rows = []
+    for record in records:
+        folder = folders.pop(episode_dir_name(record.question_id), None)
+        row = ReportRow(record.question_id, folder, record)
+        if folder is None and record.error is None:
+            row.problems.append("episode folder missing")
+        rows.append(row)
+    for name, folder in folders.items():
+        # A folder without a results line: an episode in progress, or a lost line.
+        found = _episode_record(folder)
+        question_id = found.question_id if found is not None else name
+        row = ReportRow(question_id, folder, found)
+        if (run / "results.jsonl").is_file():
+            row.problems.append("not in results.jsonl")
+        rows.append(row)
+    return rows, run_problems
+
+
+def _episode_record(folder: Path) -> EpisodeResult | None:
+    try:
+        return result_from_json(json.loads((folder / "episode.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
+    """Draw every episode's map and write ``report.html`` in ``options.out`` (default: the run
+    folder).
+
+    Returns:
+        The report and the maps written.
+
+    Raises:
+        AeqaError: ``--questions`` or ``--scores`` name a missing or unreadable file, or the
+            output folder cannot be written.
+    """
+    from tqdm import tqdm
+
+    from viz.topdown import FloorPlanCache
+
+    out = options.out or run
+    files_dir = out / FILES_DIR
+    config, config_problem = load_config(run / CONFIG_FILE)
+    rows, run_problems = collect_rows(run)
+    if config_problem is not None:
+        run_problems.append(config_problem)
+    for problem in run_problems:
+        logger.warning("%s: %s", run, problem)
+    sources = load_sources(
+        run,
+        {r.question_id: r.answer for r in rows},
+        options.questions,
+        options.scores,
+        options.judge,
+    )
+    for row in rows:
+        question = sources.questions.get(row.question_id)
+        if question is not None:
+            row.reference, row.category = question.answer, question.category
+        if row.question_id in sources.scores and not row.failed:
+            row.score = sources.scores[row.question_id]
+    written: list[Path] = []
+    plans = FloorPlanCache()
+    bar = tqdm(rows, desc="maps", unit="episode", disable=None if options.progress else True)
+    for row in bar:
+        written += _draw_row(row, files_dir, config, plans)
+    overview = score_overview(rows, sources)
+    page = render_html(run, rows, overview, sources, _run_summary(run), run_problems, out)
+    report = out / REPORT_FILE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise AeqaError(f"{report}: cannot write the report ({e}); check --out") from e
+    return [report, *written]
+
+
+def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any) -> list[Path]:
+    """The row's map and thumbnail; a problem on the row where they cannot be drawn."""
+    from viz.topdown import build_topdown, render_topdown
+
+    if row.folder is None:
+        if row.problems:
+            logger.warning(
+                "%s: %s; shown with the gap marked", row.question_id, "; ".join(row.problems)
+            )
+        return []
+    episode: EpisodeData = load_episode(row.folder, row.result, config)
+    if row.result is None:
+        row.result = episode.result
+    problems = list(episode.problems)
+    if row.result is not None and row.result.error is not None:
+        # A failed episode keeps only what it got to write; that is not a gap to warn about.
+        problems = []
+    episode.reference, episode.category = row.reference, row.category
+    target = files_dir / row.folder.name
+    try:
+        topdown = build_topdown(episode, plans)
+        row.map_path = render_topdown(episode, topdown, target / "topdown.png", score=row.score)
+        row.thumb_path = _thumbnail(episode, topdown, target / "thumb.png")
+    except AeqaError as e:
+        problems.append(f"no map ({_first_line(e)})")
+    except Exception as e:  # one damaged episode must not stop the report
+        logger.debug("%s: map failed", row.folder, exc_info=True)
+        problems.append(f"no map ({type(e).__name__}: {_first_line(e)})")
+    row.problems += problems
+    if problems:
+        logger.warning("%s: %s; shown with the gap marked", row.folder, "; ".join(problems))
+    return [p for p in (row.map_path, row.thumb_path) if p is not None]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _thumbnail(episode: EpisodeData, topdown: Any, target: Path) -> Path:
+    """The map alone (no legend or title), at most ``THUMB_PX`` on a side."""
+    from viz.topdown import map_picture
+
+    grid = topdown.grid
+    index = len(episode.poses) - 1 if episode.poses is not None else None
+    scale = 2.0 * THUMB_PX / max(grid.rows, grid.cols)
+    image = map_picture(episode, topdown, index, scale)
+    # Drawn at twice the size and shrunk: smooth lines.
+    image.thumbnail((THUMB_PX, THUMB_PX), _lanczos())
+    image.save(target)
+    return target
+
+
+def _lanczos() -> Any:
+    from PIL import Image
+
+    return Image.Resampling.LANCZOS
+
+
+def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
+    """LLM-Match overall and per category; failed questions score 1 (as in scoring)."""
+    from evaluation.judges import MIN_SCORE
+    from evaluation.scoring import aggregate, normalized_score
+
+    failed = sum(r.failed for r in rows)
+    if not sources.scores_source or not rows:
+        return ScoreOverview(None, {}, 0, failed, "")
+    questions = [
+        sources.questions[r.question_id] for r in rows if r.question_id in sources.questions
+    ]
+    if questions and len(questions) == len(rows):
+        try:
+            summary = aggregate(
+                questions,
+                {
+                    k: v
+                    for k, v in sources.scores.items()
+                    if k in {q.question_id for q in questions}
+                },
+                failed={r.question_id for r in rows if r.failed},
+            )
+            return ScoreOverview(
+                summary.llm_match,
+                {k: (v.llm_match, v.count) for k, v in summary.by_category.items()},
+                summary.count - summary.failed,
+                summary.failed,
+                sources.scores_source,
+            )
+        except AeqaError as e:
+            logger.warning("scores not aggregated by category (%s)", e)
+    values = [
+        normalized_score(r.score if (r.score is not None and not r.failed) else MIN_SCORE)
+        for r in rows
+    ]
+    scored = sum(r.score is not None for r in rows)
+    return ScoreOverview(float(np.mean(values)), {}, scored, failed, sources.scores_source)
+
+
+def _run_summary(run: Path) -> dict[str, Any]:
+    path = run / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# --- the plot --------------------------------------------------------------------------------
+
+
+def score_plot_png(rows: list[ReportRow]) -> bytes | None:
+    """PNG bytes of judge score (LLM-Match scale, 0..100) against path length, one point per
+    question, coloured by category; None where nothing is scored."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from evaluation.scoring import normalized_score
+
+    points = [
+        (r.result.path_length_m, normalized_score(r.score), r.category or "unknown category")
+        for r in rows
+        if r.result is not None and r.score is not None and not r.failed
+    ]
+    failed = [r.result.path_length_m for r in rows if r.result is not None and r.failed]
+    if not points:
+        return None
+    fig = Figure(figsize=(6.4, 3.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    categories = sorted({c for _, _, c in points})
+    palette = colors.distinct_category_colors(categories)
+    # Scores take five values: a small vertical jitter keeps equal points apart.
+    rng = np.random.default_rng(0)
+    for category in categories:
+        xs = np.array([x for x, _, c in points if c == category])
+        ys = np.array([y for _, y, c in points if c == category])
+        ys = ys + rng.uniform(-1.5, 1.5, len(ys))
+        rgb = palette[category]
+        ax.scatter(
+            xs,
+            ys,
+            s=28,
+            color=(rgb[0] / 255, rgb[1] / 255, rgb[2] / 255),
+            label=category,
+            alpha=0.85,
+        )
+    if failed:
+        ax.scatter(failed, np.zeros(len(failed)), marker="x", color="0.4", label="failed")
+    ax.set_xlabel("path length (m)")
+    ax.set_ylabel("score (0-100, LLM-Match scale)")
+    ax.set_ylim(-8, 108)
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.grid(alpha=0.3)
+    fig.legend(fontsize=7, loc="outside right upper", frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor="white")
+    return buffer.getvalue()
+
+
+# --- the page --------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5rem;
+       color: #1d1d1f; background: #fff; }
+h1 { font-size: 1.35rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }
+.meta { color: #555; font-size: .85rem; }
+.cards { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 7rem; }
+.card .value { font-size: 1.3rem; font-weight: 600; }
+.card .label { font-size: .75rem; color: #666; }
+.warn { color: #a00000; font-size: .85rem; }
+table { border-collapse: collapse; font-size: .82rem; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: .35rem .5rem; text-align: left;
+         vertical-align: top; }
+th { background: #f5f5f7; position: sticky; top: 0; }
+table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
+table.sortable th:hover { background: #e9e9ee; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; font-size: .7em; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; font-size: .7em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.gap td { background: #fff4f2; }
+td.notes { color: #a00000; max-width: 16rem; }
+td.question { max-width: 22rem; }
+img.thumb { max-width: 120px; max-height: 120px; border: 1px solid #ccc; display: block; }
+.plot img { max-width: 100%; border: 1px solid #eee; }
+.notscored { color: #777; font-style: italic; }
+"""
+
+_JS = """
+(function () {
+  function sortBy(table, header, column) {
+    var ascending = header.getAttribute("aria-sort") !== "ascending";
+    var headers = table.tHead.rows[0].cells;
+    for (var i = 0; i < headers.length; i++) { headers[i].removeAttribute("aria-sort"); }
+    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var numeric = header.getAttribute("data-type") === "number";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[column].getAttribute("data-value");
+      var y = b.cells[column].getAttribute("data-value");
+      if (x === y) { return 0; }
+      if (x === "") { return 1; }
+      if (y === "") { return -1; }
+      var order = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+  var tables = document.querySelectorAll("table.sortable");
+  Array.prototype.forEach.call(tables, function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, column) {
+      if (header.getAttribute("data-type") === "none") { return; }
+      header.tabIndex = 0;
+      header.addEventListener("click", function () { sortBy(table, header, column); });
+      header.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          sortBy(table, header, column);
+        }
+      });
+    });
+  });
+})();
+"""
+
+#: the question table's columns: (header, sort type)
+COLUMNS = (
+    ("map", "none"),
+    ("question id", "text"),
+    ("category", "text"),
+    ("question", "text"),
+    ("answer", "text"),
+    ("reference", "text"),
+    ("score", "number"),
+    ("steps", "number"),
+    ("path (m)", "number"),
+    ("coverage", "number"),
+    ("stop", "text"),
+    ("notes", "text"),
+)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _link(path: Path, base: Path) -> str:
+    try:
+        relative = path.resolve().relative_to(base.resolve())
+    except ValueError:
+        return path.resolve().as_uri()
+    return quote(relative.as_posix())
+
+
+def _cell(text: str, value: Any, css: str = "") -> str:
+    sort_value = "" if value is None else value
+    if isinstance(sort_value, float):
+        sort_value = "" if not math.isfinite(sort_value) else f"{sort_value:.6g}"
+    css_attr = f' class="{css}"' if css else ""
+    return f'<td{css_attr} data-value="{_e(sort_value)}">{text}</td>'
+
+
+def _row_html(row: ReportRow, base: Path) -> str:
+    result = row.result
+    cells = []
+    if row.thumb_path is not None and row.map_path is not None:
+        alt = f"top-down map of {row.question_id}"
+        cells.append(
+            f'<td><a href="{_link(row.map_path, base)}"><img class="thumb" '
+            f'src="{_link(row.thumb_path, base)}" alt="{_e(alt)}"></a></td>'
+        )
+    else:
+        cells.append('<td class="notscored">no map</td>')
+    cells.append(_cell(_e(row.question_id), row.question_id))
+    cells.append(_cell(_e(row.category or "-"), row.category))
+    question = result.question if result is not None else ""
+    cells.append(_cell(_e(question or "-"), question, "question"))
+    if result is None:
+        answer_text, answer_value = "-", ""
+    elif result.error is not None:
+        answer_text, answer_value = '<span class="notscored">failed</span>', ""
+    else:
+        answer_text, answer_value = _e(result.answer), result.answer
+    cells.append(_cell(answer_text, answer_value))
+    cells.append(_cell(_e(row.reference or "-"), row.reference))
+    if row.score is not None:
+        cells.append(_cell(f"{row.score:g}/5", row.score, "num"))
+    else:
+        label = "failed" if result is not None and result.error is not None else "not scored"
+        cells.append(_cell(f'<span class="notscored">{label}</span>', None, "num"))
+    if result is not None:
+        cells.append(_cell(str(result.steps), result.steps, "num"))
+        cells.append(_cell(f"{result.path_length_m:.2f}", float(result.path_length_m), "num"))
+        cells.append(_cell(f"{100 * result.coverage:.0f}%", float(result.coverage), "num"))
+        cells.append(_cell(_e(result.stop_reason), result.stop_reason))
+    else:
+        cells += [_cell("-", None, "num")] * 3 + [_cell("-", "")]
+    notes = list(row.problems)
+    if result is not None and result.error is not None:
+        notes.insert(0, f"failed: {result.error}")
+    cells.append(_cell(_e("; ".join(notes)), "; ".join(notes), "notes"))
+    css = ' class="gap"' if row.problems else ""
+    return f"<tr{css}>" + "".join(cells) + "</tr>"
+
+
+def render_html(
+    run: Path,
+    rows: list[ReportRow],
+    overview: ScoreOverview,
+    sources: RunSources,
+    summary: dict[str, Any],
+    run_problems: list[str],
+    out: Path,
+) -> str:
+    """The report page (see the module docstring)."""
+    results = [r.result for r in rows if r.result is not None and r.result.error is None]
+    cards = [
+        ("questions", str(len(rows))),
+        ("answered", str(len(results))),
+        ("failed", str(sum(r.failed for r in rows))),
+        ("with gaps", str(sum(bool(r.problems) for r in rows))),
+        (
+            "LLM-Match",
+            f"{overview.llm_match:.1f}" if overview.llm_match is not None else "not scored",
+        ),
+    ]
+    if results:
+        cards += [
+            ("mean steps", f"{np.mean([r.steps for r in results]):.1f}"),
+            ("mean path", f"{np.mean([r.path_length_m for r in results]):.1f} m"),
+            ("mean coverage", f"{100 * np.mean([r.coverage for r in results]):.0f}%"),
+        ]
+    card_html = "".join(
+        f'<div class="card"><div class="value">{_e(v)}</div><div class="label">{_e(k)}</div></div>'
+        for k, v in cards
+    )
+    meta = [f"run folder: {run}"]
+    for key in ("config_name", "engine", "workers", "elapsed_s"):
+        if key in summary:
+            meta.append(f"{key.replace('_', ' ')}: {summary[key]}")
+    meta.append(
+        f"questions: {sources.questions_path}"
+        if sources.questions_path
+        else "questions: no question file found (pass --questions for references)"
+    )
+    meta.append(f"scores: {overview.source or 'not scored'}")
+    warnings = "".join(f'<p class="warn">{_e(p)}</p>' for p in run_problems)
+    if overview.llm_match is None:
+        scores_html = (
+            '<p class="notscored">not scored: no scores file in the run folder (run '
+            "<code>aeqa score</code>, or pass --scores) and no question file to judge "
+            "against (--questions)</p>"
+        )
+    else:
+        lines = "".join(
+            f"<tr><td>{_e(category)}</td><td class='num'>{match:.1f}</td>"
+            f"<td class='num'>{count}</td></tr>"
+            for category, (match, count) in overview.by_category.items()
+        )
+        by_category = (
+            "<table><thead><tr><th>category</th><th>LLM-Match</th><th>questions</th></tr></thead>"
+            f"<tbody>{lines}</tbody></table>"
+            if lines
+            else '<p class="notscored">per category: no question file with categories</p>'
+        )
+        scores_html = (
+            f"<p>LLM-Match <b>{overview.llm_match:.1f}</b> over {len(rows)} questions "
+            f"({overview.failed} failed, scored 1). Scores: {_e(overview.source)}.</p>"
+            + by_category
+        )
+    plot = score_plot_png(rows)
+    plot_html = (
+        '<div class="plot"><img alt="judge score against path length" '
+        f'src="data:image/png;base64,{base64.b64encode(plot).decode("ascii")}"></div>'
+        if plot is not None
+        else '<p class="notscored">not scored: no plot of score against path length</p>'
+    )
+    header = "".join(
+        f'<th scope="col" data-type="{kind}">{_e(name)}</th>' for name, kind in COLUMNS
+    )
+    body = "\n".join(_row_html(row, out) for row in rows)
+    created = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = f"aeqa report: {run.resolve().name}"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{_e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<h1>{_e(title)}</h1>
+<p class="meta">{"<br>".join(_e(m) for m in meta)}<br>written {created}</p>
+{warnings}
+<div class="cards">{card_html}</div>
+<h2>Scores</h2>
+{scores_html}
+<h2>Score against path length</h2>
+{plot_html}
+<h2>Questions</h2>
+<p class="meta">Click a column header to sort; click a map to open it.</p>
+<table class="sortable" id="questions">
+<thead><tr>{header}</tr></thead>
+<tbody>
+{body}
+</tbody>
+</table>
+<script>{_JS}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,154 @@
+"""Where the reference answers and judge scores of a run come from.
+
+A run folder does not hold its question file, so the reference answers (and categories) come
+from ``--questions``, else from a question file the run folder names (``questions`` /
+``questions_path`` / ``questions_file`` in ``summary.json``) or holds (``questions.json``).
+Judge scores come from ``--scores``, else from ``scores.json`` in the run folder (where
+``aeqa score --predictions RUN/predictions.json`` writes them), else, where the questions are
+known, from the offline judge (``evaluation.judges.OfflineJudge``), computed for the pictures
+and written nowhere; otherwise the run shows as not scored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envs.errors import AeqaError
+from evaluation.questions import Question, load_questions
+
+logger = logging.getLogger(__name__)
+
+SCORES_FILE = "scores.json"
+QUESTIONS_FILE = "questions.json"
+_QUESTION_KEYS = ("questions", "questions_path", "questions_file")
+
+
+@dataclass
+class RunSources:
+    """The questions and scores a run is shown with.
+
+    Attributes:
+        questions: question id -> question (empty where no question file is known).
+        questions_path: the question file, or None.
+        scores: question id -> judge score (1..5) of the answered questions.
+        scores_source: how the scores were obtained ("" where not scored).
+    """
+
+    questions: dict[str, Question] = field(default_factory=dict)
+    questions_path: Path | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    scores_source: str = ""
+
+
+def find_questions_file(run: Path | None, given: str | Path | None) -> Path | None:
+    """The question file: ``given``, else one the run folder names or holds.
+
+    Raises:
+        AeqaError: ``given`` does not exist.
+    """
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise AeqaError(f"{path}: no such question file; check --questions")
+        return path
+    if run is None:
+        return None
+    summary = run / "summary.json"
+    if summary.is_file():
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        for key in _QUESTION_KEYS:
+            value = data.get(key) if isinstance(data, dict) else None
+            if isinstance(value, str) and value:
+                for candidate in (Path(value), run / value):
+                    if candidate.is_file():
+                        return candidate
+    if (run / QUESTIONS_FILE).is_file():
+        return run / QUESTIONS_FILE
+    return None
+
+
+def find_scores_file(run: Path | None, given: str | Path | None) -> Path | None:
+    """The scores file: ``given``, else ``scores.json`` in the run folder.
+
+    Raises:
+        AeqaError: ``given`` does not exist.
+    """
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise AeqaError(f"{path}: no such scores file; check --scores")
+        return path
+    if run is not None and (run / SCORES_FILE).is_file():
+        return run / SCORES_FILE
+    return None
+
+
+def load_sources(
+    run: Path | None,
+    answers: dict[str, str | None],
+    questions_path: str | Path | None = None,
+    scores_path: str | Path | None = None,
+    judge: bool = True,
+) -> RunSources:
+    """The questions and scores for a run (or an episode's run).
+
+    Args:
+        run: the run folder, or None.
+        answers: question id -> answer of the episodes shown (None where the episode failed).
+        questions_path: ``--questions``, or None to look in the run folder.
+        scores_path: ``--scores``, or None to look in the run folder.
+        judge: score with the offline judge where no scores file is found.
+
+    Raises:
+        AeqaError: a given file is missing or unreadable. Files found in the run folder that
+            are unreadable are skipped with a warning.
+    """
+    from evaluation.scoring import load_scores
+
+    sources = RunSources()
+    path = find_questions_file(run, questions_path)
+    if path is not None:
+        try:
+            sources.questions = {q.question_id: q for q in load_questions(path)}
+            sources.questions_path = path
+        except AeqaError as e:
+            if questions_path is not None:
+                raise
+            logger.warning("%s: not used (%s)", path, e)
+    scores_file = find_scores_file(run, scores_path)
+    if scores_file is not None:
+        try:
+            scores = load_scores(scores_file)
+            sources.scores = {k: v for k, v in scores.items() if k in answers}
+            sources.scores_source = str(scores_file)
+        except AeqaError as e:
+            if scores_path is not None:
+                raise
+            logger.warning("%s: not used (%s)", scores_file, e)
+    if not sources.scores_source and judge and sources.questions:
+        sources.scores = offline_scores(sources.questions, answers)
+        if sources.scores:
+            sources.scores_source = "offline judge (computed for this report, not saved)"
+    return sources
+
+
+def offline_scores(
+    questions: dict[str, Question], answers: dict[str, str | None]
+) -> dict[str, float]:
+    """Offline-judge scores of the answered questions that the question file holds."""
+    from evaluation.judges import OfflineJudge
+
+    judge = OfflineJudge()
+    scores: dict[str, float] = {}
+    for question_id, answer in answers.items():
+        question = questions.get(question_id)
+        if question is None or answer is None:
+            continue
+        scores[question_id] = float(judge.score(question, answer).score)
+    return scores
