@@ -554,6 +554,27 @@ class SceneTruth:
     start_rotation: list[float]
 
 
+def generated_scenes_in(folder: str | Path) -> list[Path]:
+    """The basenames of the generated scenes in ``folder`` (those with ``NAME.scene.json``).
+
+    Raises:
+        AeqaError: the folder does not exist or holds no generated scene.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AeqaError(
+            f"{folder}: no such folder; write scenes there with `aeqa scenes generate --out`"
+        )
+    suffix = ".scene.json"
+    basenames = sorted(p.with_name(p.name[: -len(suffix)]) for p in folder.glob("*" + suffix))
+    if not basenames:
+        raise AeqaError(
+            f"{folder}: no generated scene (NAME.scene.json) there; write scenes with "
+            "`aeqa scenes generate --out`"
+        )
+    return basenames
+
+
 def load_scene_truth(basename: str | Path) -> SceneTruth:
     """Read the ground truth ``NAME.scene.json`` beside a generated scene basename.
 
@@ -1456,6 +1477,7 @@ __all__ = [
     "SceneStructure",
     "SceneTruth",
     "generate_questions",
+    "generated_scenes_in",
     "hm3d_scene_name",
     "is_aeqa",
     "load_question_ids",

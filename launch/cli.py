@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envs.errors import AeqaError
-from launch import score_command, visualize_command
+from launch import evaluate_command, score_command, visualize_command
 
 logger = logging.getLogger("aeqa")
 
@@ -25,6 +25,16 @@ def _cmd_scenes_generate(args: argparse.Namespace) -> int:
     paths = generate_scenes(Path(args.out), args.count, args.seed)
     for path in paths:
         print(path)
+    return 0
+
+
+def _cmd_questions_generate(args: argparse.Namespace) -> int:
+    from evaluation.questions import generate_questions, generated_scenes_in, write_questions
+
+    questions = generate_questions(generated_scenes_in(args.scenes), args.per_scene, args.seed)
+    path = write_questions(args.out, questions)
+    categories = sorted({q.category for q in questions})
+    print(f"{len(questions)} questions over {len(categories)} categories: {path}")
     return 0
 
 
@@ -106,6 +116,24 @@ def _cmd_bench_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_evaluate(args: argparse.Namespace) -> int:
+    from evaluation.bench import bench_batch
+
+    if args.workers < 2:
+        raise AeqaError(f"--workers must be at least 2 (compared with 1), got {args.workers}")
+    if args.questions < 1 or args.scenes < 1:
+        raise AeqaError("--questions and --scenes must be at least 1")
+    result = bench_batch(
+        questions=args.questions,
+        scenes=args.scenes,
+        workers=args.workers,
+        engines=args.engines,
+        seed=args.seed,
+    )
+    _print_result(result, args.json)
+    return 0
+
+
 def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -155,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("overrides", nargs="*", help="config overrides, key=value")
     explore.set_defaults(handler=_cmd_explore)
 
+    questions = commands.add_parser("questions", help="question sets").add_subparsers(
+        dest="questions_command", required=True
+    )
+    generate_questions = questions.add_parser(
+        "generate", help="questions with ground-truth answers about generated scenes"
+    )
+    generate_questions.add_argument(
+        "--scenes", required=True, help="folder of scenes written by `aeqa scenes generate`"
+    )
+    generate_questions.add_argument("--out", required=True, help="question file to write")
+    generate_questions.add_argument("--per-scene", type=int, default=28, help="default: 28")
+    generate_questions.add_argument("--seed", type=int, default=0)
+    generate_questions.set_defaults(handler=_cmd_questions_generate)
+
+    evaluate_command.register(commands)
     score_command.register(commands)
     visualize_command.register(commands)
 
@@ -183,6 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     explore_bench.add_argument("--seed", type=int, default=0)
     explore_bench.add_argument("--json", action="store_true", help="print one JSON object")
     explore_bench.set_defaults(handler=_cmd_bench_explore)
+    evaluate_bench = targets.add_parser(
+        "evaluate", help="batch throughput with N workers against 1 worker, same batch"
+    )
+    evaluate_bench.add_argument("--questions", type=int, default=12, help="batch size")
+    evaluate_bench.add_argument("--scenes", type=int, default=4, help="generated apartments")
+    evaluate_bench.add_argument("--workers", type=int, default=2, help="compared with 1")
+    evaluate_bench.add_argument(
+        "--engines", nargs="+", choices=("local", "ray"), default=["local", "ray"]
+    )
+    evaluate_bench.add_argument("--seed", type=int, default=0)
+    evaluate_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate_bench.set_defaults(handler=_cmd_bench_evaluate)
     return parser
 
 

@@ -96,3 +96,27 @@ def test_bench_mapping_json(capsys: pytest.CaptureFixture[str]) -> None:
     for key in ("fps", "points_per_s", "raw_points_per_s", "ratio", "points", "bound"):
         assert key in result
     assert result["points"] <= result["bound"] * 1.01
+
+
+def test_questions_generate_writes_a_question_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scenes", "generate", "--out", str(tmp_path / "scenes"), "--count", "2"]) == 0
+    out = tmp_path / "questions.json"
+    argv = ["questions", "generate", "--scenes", str(tmp_path / "scenes"), "--out", str(out)]
+    assert main([*argv, "--per-scene", "7", "--seed", "3"]) == 0
+    assert "14 questions over 7 categories" in capsys.readouterr().out
+    questions = json.loads(out.read_text())
+    assert len(questions) == 14 and len({q["question_id"] for q in questions}) == 14
+    assert all(q["scene"] and q["answer"] and len(q["position"]) == 3 for q in questions)
+    first = out.read_bytes()
+    assert main([*argv, "--per-scene", "7", "--seed", "3"]) == 0
+    assert out.read_bytes() == first
+
+
+def test_questions_generate_without_scenes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["questions", "generate", "--scenes", str(tmp_path), "--out", str(tmp_path / "q.json")]
+    assert main(argv) == 2
+    assert "no generated scene" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""``aeqa evaluate``: run a question set as a batch of episodes, resumable, locally or on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from envs.errors import AeqaError
+
+logger = logging.getLogger("aeqa")
+
+
+def build_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``key=value`` config overrides the options stand for, after the user's own."""
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.max_steps is not None:
+        overrides.append(f"explorer.max_steps={args.max_steps}")
+    return overrides
+
+
+def output_dir(args: argparse.Namespace, name: str) -> Path:
+    """The run folder: ``--out``, or a new ``outputs/evaluate/<date>/<time>_<name>/``.
+
+    Raises:
+        AeqaError: ``--resume`` without ``--out``, or naming a folder that holds no run.
+    """
+    from launch.config import run_dir
+
+    if args.resume:
+        if not args.out:
+            raise AeqaError(
+                "--resume needs --out, the folder of the run to continue "
+                "(outputs/evaluate/<date>/<time>_<name>)"
+            )
+        out = Path(args.out)
+        if not (out / "config.yaml").is_file():
+            raise AeqaError(
+                f"{out}: no run to resume there (no config.yaml); pass the folder of an earlier "
+                "`aeqa evaluate` run, or leave out --resume to start one"
+            )
+        return out
+    if args.out:
+        return Path(args.out)
+    return run_dir("evaluate", name)
+
+
+def _say(line: str, stream: Any = None) -> None:
+    """A line for the person at the terminal (the command's output, not a log record)."""
+    (stream or sys.stdout).write(line + "\n")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """The handler of ``aeqa evaluate``: prints where the results are and the counts."""
+    from agents.episode import resolve_episode_config
+    from evaluation.batch import run_batch
+    from evaluation.questions import load_questions, select_split
+
+    if args.workers is not None and args.workers < 1:
+        raise AeqaError(f"--workers must be at least 1, got {args.workers}")
+    if args.limit is not None and args.limit < 1:
+        raise AeqaError(f"--limit must be at least 1, got {args.limit}")
+    if args.episode_timeout is not None and args.episode_timeout < 0:
+        raise AeqaError(f"--episode-timeout must be positive (0: none), got {args.episode_timeout}")
+    if args.scenes_root is not None and not Path(args.scenes_root).is_dir():
+        raise AeqaError(
+            f"{args.scenes_root}: the scenes root does not exist; point --scenes-root at the "
+            "folder holding the HM3D NNNNN-HASH scene folders"
+        )
+    if args.ray_address and args.engine != "ray":
+        raise AeqaError("--ray-address needs --engine ray")
+    config = resolve_episode_config(args.preset, args.answerer, build_overrides(args))
+    questions = select_split(load_questions(args.questions), args.split, args.subset_ids)
+    if args.limit is not None:
+        questions = questions[: args.limit]
+    if not questions:
+        raise AeqaError(f"{args.questions}: no questions in split {args.split!r}")
+    out = output_dir(args, f"{Path(args.questions).stem}_{args.split}")
+    summary = run_batch(
+        questions,
+        config,
+        out,
+        engine=args.engine,
+        workers=args.workers,
+        resume=args.resume,
+        scenes_root=args.scenes_root,
+        episode_timeout_s=args.episode_timeout or None,
+        ray_address=args.ray_address,
+        progress=not args.no_progress,
+        gpus_per_worker=args.ray_gpus,
+    )
+    _say(
+        f"episodes: {summary.finished} of {summary.questions} recorded "
+        f"({summary.succeeded} answered, {summary.failed} failed; {summary.ran} run now, "
+        f"{summary.resumed} from before)"
+    )
+    if summary.ran:
+        _say(
+            f"time:     {summary.elapsed_s:.1f} s, {summary.episodes_per_s:.2f} episodes/s "
+            f"({summary.engine}, {summary.workers or 'all'} workers)"
+        )
+    for failure in summary.failures[:5]:
+        _say(f"failed:   {failure.question_id}: {failure.error}")
+    if len(summary.failures) > 5:
+        _say(f"failed:   ... {len(summary.failures) - 5} more in summary.json")
+    _say(f"outputs:  {out} (predictions.json, results.jsonl, summary.json)")
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``evaluate`` to the ``aeqa`` subcommands (``parser.add_subparsers()``'s result)."""
+    from evaluation.batch import DEFAULT_EPISODE_TIMEOUT_S, ENGINES
+    from evaluation.questions import SPLITS
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "evaluate",
+        help="answer a question set episode by episode (resumable; local pool or Ray)",
+        description=(
+            "Run every question of a split as an episode and write results.jsonl (one line per "
+            "finished episode), predictions.json (OpenEQA's format) and summary.json."
+        ),
+    )
+    parser.add_argument(
+        "--questions",
+        required=True,
+        help="question file: open-eqa-v0.json, aeqa_questions-*.json or a generated set",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="all", help="default: all")
+    parser.add_argument(
+        "--subset-ids", default=None, help="id list for aeqa-184 (open-eqa-v0-184-questions.json)"
+    )
+    parser.add_argument(
+        "--scenes-root", default=None, help="HM3D folder with the NNNNN-HASH scene folders"
+    )
+    parser.add_argument("--preset", default="discrete", help="discrete, aeqa or a YAML path")
+    parser.add_argument("--answerer", default="memory", help="memory, hf, openai or a YAML path")
+    parser.add_argument("--engine", choices=ENGINES, default="local", help="default: local")
+    parser.add_argument(
+        "--ray-address", default=None, help="Ray cluster address (auto on a cluster node)"
+    )
+    parser.add_argument(
+        "--ray-gpus", type=float, default=0.0, help="GPUs per Ray worker (a VLM head)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (local default 1; ray default: every CPU it has)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out, skipping finished ids"
+    )
+    parser.add_argument(
+        "--out", default=None, help="run folder (default: outputs/evaluate/<date>/<time>_<name>)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--max-steps", type=int, default=None, help="explorer step budget")
+    parser.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    parser.add_argument(
+        "--episode-timeout",
+        type=float,
+        default=DEFAULT_EPISODE_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds one episode may take (default {DEFAULT_EPISODE_TIMEOUT_S:g}; 0: none)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    parser.set_defaults(handler=run_evaluate)
+    return parser
