@@ -21,13 +21,16 @@ import numpy as np
 
 from agents.episode import EpisodeConfig, coverage_of, resolve_episode_config
 from agents.explorer import FrontierExplorer, Waypoint
+from envs.errors import AeqaError
 from envs.geometry import quat_from_yaw
 from envs.simulator import Simulator, make_simulator
-from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
+from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, AgentState, Observations
 from mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 
+#: where the policies start: a seeded navigable pose, or the generated scene's own start
+START_KINDS = ("random", "scene")
 #: the random walk's actions and their probabilities
 RANDOM_ACTIONS = (MOVE_FORWARD, TURN_LEFT, TURN_RIGHT)
 RANDOM_PROBABILITIES = (0.5, 0.25, 0.25)
@@ -69,6 +72,7 @@ def run_policy(
     checkpoints: Sequence[int] = (100, 250, 500),
     max_steps: int | None = None,
     integrate_memory: bool = False,
+    start: AgentState | None = None,
 ) -> ExploreRun:
     """Run the frontier explorer (``policy=None``) or ``policy`` from the scene's start.
 
@@ -79,9 +83,10 @@ def run_policy(
         checkpoints: step counts at which coverage and path length are recorded.
         max_steps: the budget (default ``config.explorer.max_steps``).
         integrate_memory: also fuse frames into the semantic memory, as an episode does.
+        start: the start pose; None for the scene's own.
     """
     budget = config.explorer.max_steps if max_steps is None else max_steps
-    obs = sim.reset(str(scene), None, seed=config.seed)
+    obs = sim.reset(str(scene), start, seed=config.seed)
     memory = SemanticMemory(config.memory, floor_y=float(obs.state.position[1]))
     stop_reason = "budget"
     if policy is None:
@@ -156,19 +161,33 @@ def random_walk(seed: int) -> Policy:
     return act
 
 
+def random_start(sim: Simulator, scene: str | Path, seed: int, index: int) -> AgentState:
+    """A seeded navigable start pose (position and heading) on the scene's start island."""
+    sim.reset(str(scene), None, seed=seed)
+    rng = np.random.default_rng([seed, index, 0x5747])
+    position = sim.sample_navigable_point(rng)
+    return AgentState(position, quat_from_yaw(float(rng.uniform(-np.pi, np.pi))))
+
+
 def bench_explore(
     scenes: int = 5,
     seed: int = 0,
     steps: Sequence[int] = (100, 250, 500),
     config: EpisodeConfig | None = None,
+    starts: str = "random",
 ) -> dict[str, Any]:
     """Coverage of the frontier explorer and of a random walk on generated apartments.
+
+    Both policies start from the same pose in a scene.
 
     Args:
         scenes: how many apartments to generate (``generate_scenes(dir, scenes, seed)``).
         seed: the scene set's seed (the episodes use ``config.seed``).
         steps: checkpoints (step counts); the budget is the largest.
         config: the episode configuration; default the ``discrete`` preset.
+        starts: ``random``: a seeded navigable point and heading per scene, as A-EQA's
+            episodes start anywhere in a home; ``scene``: the generated scene's own start, the
+            hub of its living room or hallway (the most open view of the home).
 
     Returns:
         A JSON-able dict: ``coverage`` / ``random_coverage`` / ``path_length_m`` /
@@ -180,6 +199,8 @@ def bench_explore(
 
     from envs.scenegen import generate_scenes
 
+    if starts not in START_KINDS:
+        raise AeqaError(f"starts must be one of {', '.join(START_KINDS)}, got {starts!r}")
     cfg = config or resolve_episode_config("discrete")
     checkpoints = sorted({int(s) for s in steps})
     budget = checkpoints[-1]
@@ -190,9 +211,11 @@ def bench_explore(
         with tempfile.TemporaryDirectory(prefix="aeqa_bench_") as tmp:
             paths = generate_scenes(Path(tmp), scenes, seed)
             for i, path in enumerate(tqdm(paths, desc="explore", unit="scene")):
-                run = run_policy(sim, path, cfg, None, checkpoints, budget)
+                start = random_start(sim, path, seed, i) if starts == "random" else None
+                run = run_policy(sim, path, cfg, None, checkpoints, budget, start=start)
                 explorer_runs.append(run)
-                walk = run_policy(sim, path, cfg, random_walk(seed * 1000 + i), checkpoints, budget)
+                walk = random_walk(seed * 1000 + i)
+                walk = run_policy(sim, path, cfg, walk, checkpoints, budget, start=start)
                 random_runs.append(walk)
                 logger.info(
                     "%s: coverage %.3f in %d steps (%s), random %.3f",
@@ -214,6 +237,7 @@ def bench_explore(
     return {
         "scenes": scenes,
         "seed": seed,
+        "starts": starts,
         "steps": checkpoints,
         "coverage": mean_at(explorer_runs, "coverage") if explorer_runs else {},
         "random_coverage": mean_at(random_runs, "coverage") if random_runs else {},

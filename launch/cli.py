@@ -111,7 +111,7 @@ def _cmd_bench_mapping(args: argparse.Namespace) -> int:
 def _cmd_bench_explore(args: argparse.Namespace) -> int:
     from agents.bench import bench_explore
 
-    result = bench_explore(scenes=args.scenes, seed=args.seed)
+    result = bench_explore(scenes=args.scenes, seed=args.seed, starts=args.starts)
     _print_result(result, args.json)
     return 0
 
@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explore_bench.add_argument("--scenes", type=int, default=5, help="generated apartments")
     explore_bench.add_argument("--seed", type=int, default=0)
+    explore_bench.add_argument(
+        "--starts",
+        choices=("random", "scene"),
+        default="random",
+        help="random: a seeded navigable pose per scene (default); scene: the scene's own start",
+    )
     explore_bench.add_argument("--json", action="store_true", help="print one JSON object")
     explore_bench.set_defaults(handler=_cmd_bench_explore)
     evaluate_bench = targets.add_parser(
