@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
 FILES_DIR = "report_files"
-THUMB_PX = 200
+THUMB_PX = 240
 
 
 @dataclass
@@ -98,8 +98,8 @@ class ScoreOverview:
 
 
 def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
-    """The run's questions: ``results.jsonl`` lines joined with ``episodes/`` folders, and
-    problems of the run as a whole (unreadable result lines)."""
+    """The run's questions by id: ``results.jsonl`` lines joined with ``episodes/`` folders,
+    and problems of the run as a whole (unreadable result lines)."""
     records, run_problems = read_results(run / "results.jsonl")
     episodes_dir = run / "episodes"
     folders = (
@@ -122,6 +122,7 @@ def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
         if (run / "results.jsonl").is_file():
             row.problems.append("not in results.jsonl")
         rows.append(row)
+    rows.sort(key=lambda r: r.question_id)
     return rows, run_problems
 
 
@@ -361,7 +362,8 @@ h2 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }
 table { border-collapse: collapse; font-size: .82rem; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: .35rem .5rem; text-align: left;
          vertical-align: top; }
-th { background: #f5f5f7; position: sticky; top: 0; }
+th { background: #f5f5f7; }
+#questions th { position: sticky; top: 0; }
 table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
 table.sortable th:hover { background: #e9e9ee; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; font-size: .7em; }
@@ -370,7 +372,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.gap td { background: #fff4f2; }
 td.notes { color: #a00000; max-width: 16rem; }
 td.question { max-width: 22rem; }
-img.thumb { max-width: 120px; max-height: 120px; border: 1px solid #ccc; display: block; }
+img.thumb { max-width: 160px; max-height: 150px; border: 1px solid #ccc; display: block; }
 .plot img { max-width: 100%; border: 1px solid #eee; }
 .notscored { color: #777; font-style: italic; }
 """
@@ -421,7 +423,7 @@ COLUMNS = (
     ("question", "text"),
     ("answer", "text"),
     ("reference", "text"),
-    ("score", "number"),
+    ("score (1-5)", "number"),
     ("steps", "number"),
     ("path (m)", "number"),
     ("coverage", "number"),

@@ -294,6 +294,7 @@ def write_episode_video(
         AeqaError: the file cannot be written (no ffmpeg, an unwritable folder).
     """
     import imageio.v2 as imageio
+    from tqdm import tqdm
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +322,8 @@ def write_episode_video(
                 ffmpeg_log_level="error",
             )
             try:
-                for frame in frames:
+                # disable=None: a bar on a terminal, nothing in logs and pipes.
+                for frame in tqdm(frames, total=count, desc="video", unit="frame", disable=None):
                     writer.append_data(frame)
             finally:
                 writer.close()
