@@ -214,8 +214,8 @@ def bench_explore(
                 start = random_start(sim, path, seed, i) if starts == "random" else None
                 run = run_policy(sim, path, cfg, None, checkpoints, budget, start=start)
                 explorer_runs.append(run)
-                walk = random_walk(seed * 1000 + i)
-                walk = run_policy(sim, path, cfg, walk, checkpoints, budget, start=start)
+                policy = random_walk(seed * 1000 + i)
+                walk = run_policy(sim, path, cfg, policy, checkpoints, budget, start=start)
                 random_runs.append(walk)
                 logger.info(
                     "%s: coverage %.3f in %d steps (%s), random %.3f",
