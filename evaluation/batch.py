@@ -66,9 +66,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from envs.errors import AeqaError
-from evaluation.questions import Question, hm3d_scene_name, is_aeqa, resolve_hm3d_scene
+from evaluation.questions import (
+    Question,
+    hm3d_scene_name,
+    is_aeqa,
+    resolve_hm3d_scene,
+    write_questions,
+)
 from evaluation.results import (
     PREDICTIONS_FILE,
+    QUESTIONS_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
     BatchSummary,
@@ -841,8 +848,9 @@ def run_batch(
         questions: the questions (unique ids); generated ones carry their scene path, A-EQA
             ones find their scene under ``scenes_root``.
         config: the resolved episode config, the same for every episode.
-        out_dir: the run folder: ``config.yaml``, ``results.jsonl``, ``episodes/<id>/``,
-            ``predictions.json`` and ``summary.json`` go there.
+        out_dir: the run folder: ``config.yaml``, ``questions.json`` (the questions run),
+            ``results.jsonl``, ``episodes/<id>/``, ``predictions.json`` and ``summary.json``
+            go there.
         engine: ``local`` (a process pool) or ``ray``.
         workers: worker processes (local: default 1). Ray without an address starts a local
             Ray with ``workers`` CPUs (default: all); with an address, at most ``workers``
@@ -893,6 +901,8 @@ def run_batch(
             "another --out"
         )
     save_config(config, config_path)
+    # The questions as run (a subset or split of the user's file), for scoring and reports.
+    write_questions(out / QUESTIONS_FILE, questions)
     episodes_dir = out / "episodes"
     episodes_dir.mkdir(parents=True, exist_ok=True)
 

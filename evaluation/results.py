@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 PREDICTIONS_FILE = "predictions.json"
 SUMMARY_FILE = "summary.json"
+QUESTIONS_FILE = "questions.json"
 #: how far back a torn tail is searched for the last complete line, per read
 _TAIL_CHUNK = 1 << 16
 _RESULT_FIELDS = frozenset(f.name for f in fields(EpisodeResult))

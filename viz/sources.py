@@ -1,8 +1,7 @@
 """Where the reference answers and judge scores of a run come from.
 
-A run folder does not hold its question file, so the reference answers (and categories) come
-from ``--questions``, else from a question file the run folder names (``questions`` /
-``questions_path`` / ``questions_file`` in ``summary.json``) or holds (``questions.json``).
+The reference answers (and categories) come from ``--questions``, else from the
+``questions.json`` that ``aeqa evaluate`` writes into the run folder.
 Judge scores come from ``--scores``, else from ``scores.json`` in the run folder (where
 ``aeqa score --predictions RUN/predictions.json`` writes them), else, where the questions are
 known, from the offline judge (``evaluation.judges.OfflineJudge``), computed for the pictures
@@ -11,19 +10,17 @@ and written nowhere; otherwise the run shows as not scored.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from envs.errors import AeqaError
 from evaluation.questions import Question, load_questions
+from evaluation.results import QUESTIONS_FILE
 
 logger = logging.getLogger(__name__)
 
 SCORES_FILE = "scores.json"
-QUESTIONS_FILE = "questions.json"
-_QUESTION_KEYS = ("questions", "questions_path", "questions_file")
 
 
 @dataclass
@@ -44,7 +41,7 @@ class RunSources:
 
 
 def find_questions_file(run: Path | None, given: str | Path | None) -> Path | None:
-    """The question file: ``given``, else one the run folder names or holds.
+    """The question file: ``given``, else the run folder's ``questions.json``.
 
     Raises:
         AeqaError: ``given`` does not exist.
@@ -56,18 +53,6 @@ def find_questions_file(run: Path | None, given: str | Path | None) -> Path | No
         return path
     if run is None:
         return None
-    summary = run / "summary.json"
-    if summary.is_file():
-        try:
-            data = json.loads(summary.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        for key in _QUESTION_KEYS:
-            value = data.get(key) if isinstance(data, dict) else None
-            if isinstance(value, str) and value:
-                for candidate in (Path(value), run / value):
-                    if candidate.is_file():
-                        return candidate
     if (run / QUESTIONS_FILE).is_file():
         return run / QUESTIONS_FILE
     return None

@@ -4,11 +4,15 @@ One ray per pixel centre, ``f = (W / 2) / tan(HFOV / 2)``. Directions have camer
 z = -1, so the hit distance Embree returns is the z-depth itself. Colour and instance ids are
 looked up per triangle (flat-coloured meshes, the common case) or interpolated from vertex
 colours and textures.
+
+Embree casts on every core unless told otherwise; the cast honours ``OMP_NUM_THREADS`` (as
+numpy's BLAS and open3d's other kernels do), so a batch worker given one CPU uses one.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import open3d as o3d
@@ -27,6 +31,14 @@ def build_raycasting_scene(
         o3d.core.Tensor(np.ascontiguousarray(faces, dtype=np.uint32)),
     )
     return scene
+
+
+def ray_threads() -> int:
+    """Threads for a ray cast: ``OMP_NUM_THREADS`` when set to a positive number, else 0 (all)."""
+    try:
+        return max(int(os.environ.get("OMP_NUM_THREADS", "0")), 0)
+    except ValueError:
+        return 0
 
 
 class PinholeRays:
@@ -84,7 +96,7 @@ class RaycastRenderer:
 
     def render(self, T_world_camera: np.ndarray) -> Frame:
         rays = self._rays.fill(T_world_camera)
-        hits = self._scene.cast_rays(rays)
+        hits = self._scene.cast_rays(rays, nthreads=ray_threads())
         t_hit = hits["t_hit"].numpy()
         primitive = hits["primitive_ids"].numpy()
         depth = np.where(t_hit <= self.camera.max_depth_m, t_hit, np.float32(0.0))
@@ -97,7 +109,7 @@ class RaycastRenderer:
         if self._semantic_scene is None:
             semantic = np.take(self._face_instance, primitive, mode="clip")
         else:
-            semantic_hits = self._semantic_scene.cast_rays(rays)
+            semantic_hits = self._semantic_scene.cast_rays(rays, nthreads=ray_threads())
             semantic = np.take(
                 self._face_instance, semantic_hits["primitive_ids"].numpy(), mode="clip"
             )
