@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from envs.meshsim.renderer import egl_device
+from tests.chat_server import ChatServer, Reply, serve_chat
 from tests.scenes import write_box_scene
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -42,3 +44,9 @@ def renderer_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=AVAILABLE_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[int], Reply]], ChatServer]]:
+    """Start chat-completions servers on 127.0.0.1 with a reply plan; stopped after the test."""
+    yield from serve_chat()

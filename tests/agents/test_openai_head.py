@@ -4,14 +4,10 @@ reply handling it shares with the ``hf`` head (``agents.answerers.context``)."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
 
@@ -29,6 +25,7 @@ from agents.answerers.matching import TextEmbedder
 from agents.answerers.openai_head import OpenAIAnswerer
 from envs.errors import AeqaError
 from mapping.memory import SemanticMemory
+from tests.chat_server import Reply
 
 QUESTION = "What colour is the table?"
 MODEL = "gpt-test"
@@ -39,97 +36,6 @@ PNG_PREFIX = "data:image/png;base64,"
 @pytest.fixture(scope="module")
 def embedder() -> TextEmbedder:
     return TextEmbedder()
-
-
-# --- a chat-completions server ------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """What the server answers to one request."""
-
-    status: int = 200
-    content: str = "Answer: red\nConfidence: 0.9"
-    delay_s: float = 0.0
-
-
-@dataclass
-class ChatServer:
-    """A real HTTP server on 127.0.0.1 that records requests and replies as ``plan`` says."""
-
-    plan: Callable[[int], Reply]
-    requests: list[dict] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    base_url: str = ""
-
-    @property
-    def calls(self) -> int:
-        return len(self.requests)
-
-
-def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            state.requests.append(body)
-            state.headers.append(dict(self.headers.items()))
-            state.paths.append(self.path)
-            reply = state.plan(state.calls)
-            if reply.delay_s:
-                time.sleep(reply.delay_s)
-            if reply.status == 200:
-                payload: dict = {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "model": body.get("model"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": reply.content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                }
-            else:
-                payload = {"error": {"message": f"status {reply.status} from the test server"}}
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (a timeout test)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: the test output is no place for access logs."""
-
-    return Handler
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Callable[[int], Reply]], ChatServer]]:
-    """Start chat servers with a reply plan (call number, from 1 -> reply); stopped after."""
-    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
-
-    def start(plan: Callable[[int], Reply]) -> ChatServer:
-        state = ChatServer(plan)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        running.append((server, thread))
-        state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        return state
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _config(base_url: str, **overrides: object) -> AnswererConfig:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
@@ -31,6 +28,7 @@ from evaluation.judges import (
     similarity_score,
 )
 from evaluation.questions import Question
+from tests.chat_server import Reply
 
 MODEL = "judge-test"
 KEY = "sk-judge-123"
@@ -141,94 +139,6 @@ def test_similarity_thresholds() -> None:
 )
 def test_parse_score(reply: str, score: int | None) -> None:
     assert parse_score(reply) == score
-
-
-# --- a chat-completions server -----------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """What the server answers to one request."""
-
-    status: int = 200
-    content: str | None = "Score: 4"
-    refusal: str | None = None
-    delay_s: float = 0.0
-
-
-@dataclass
-class ChatServer:
-    """A real HTTP server on 127.0.0.1 that records requests and replies as ``plan`` says."""
-
-    plan: Callable[[int], Reply]
-    requests: list[dict] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    base_url: str = ""
-
-    @property
-    def calls(self) -> int:
-        return len(self.requests)
-
-
-def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            state.requests.append(body)
-            state.headers.append(dict(self.headers.items()))
-            state.paths.append(self.path)
-            reply = state.plan(state.calls)
-            if reply.delay_s:
-                time.sleep(reply.delay_s)
-            payload: dict
-            if reply.status == 200:
-                message = {"role": "assistant", "content": reply.content}
-                if reply.refusal is not None:
-                    message["refusal"] = reply.refusal
-                payload = {
-                    "object": "chat.completion",
-                    "model": body.get("model"),
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                }
-            else:
-                payload = {"error": {"message": f"status {reply.status} from the test server"}}
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (a timeout test)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: the test output is no place for access logs."""
-
-    return Handler
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Callable[[int], Reply]], ChatServer]]:
-    """Start chat servers with a reply plan (call number, from 1 -> reply); stopped after."""
-    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
-
-    def start(plan: Callable[[int], Reply]) -> ChatServer:
-        state = ChatServer(plan)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        running.append((server, thread))
-        state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        return state
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _judge(base_url: str, **options: object) -> OpenAIJudge:

@@ -27,23 +27,13 @@ from evaluation.questions import (
     write_questions,
     yaw_from_rotation,
 )
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def shared_file(*parts: str) -> Path:
-    """A file of ``../shared/data``; skips the test where the folder is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the shared benchmark data sits beside the checkout)")
-    return path
-
+from tests.conftest import shared_data
 
 # --- the shared benchmark files --------------------------------------------------------------
 
 
 def test_openeqa_file_and_aeqa_split() -> None:
-    questions = load_questions(shared_file("openeqa", "open-eqa-v0.json"))
+    questions = load_questions(shared_data("openeqa", "open-eqa-v0.json"))
     assert len(questions) == 1636
     assert {q.category for q in questions} == set(CATEGORIES)
     assert select_split(questions, "all") == questions
@@ -53,7 +43,7 @@ def test_openeqa_file_and_aeqa_split() -> None:
     assert all(q.episode_history.startswith("hm3d-v0/") for q in aeqa)
     assert all(len(hm3d_scene_name(q.episode_history)) == 11 for q in aeqa)
     subset = select_split(
-        questions, "aeqa-184", shared_file("openeqa", "open-eqa-v0-184-questions.json")
+        questions, "aeqa-184", shared_data("openeqa", "open-eqa-v0-184-questions.json")
     )
     assert len(subset) == 184
     with pytest.raises(AeqaError, match=r"open-eqa-v0-184-questions\.json"):
@@ -63,13 +53,13 @@ def test_openeqa_file_and_aeqa_split() -> None:
 
 
 def test_openeqa_entries_round_trip_unchanged() -> None:
-    path = shared_file("openeqa", "open-eqa-v0.json")
+    path = shared_data("openeqa", "open-eqa-v0.json")
     entries = json.loads(path.read_text(encoding="utf-8"))
     assert [Question.from_json(e).to_json() for e in entries] == entries
 
 
 def test_3dmem_file_poses_and_merge() -> None:
-    posed = load_questions(shared_file("aeqa", "aeqa_questions-184.json"))
+    posed = load_questions(shared_data("aeqa", "aeqa_questions-184.json"))
     assert len(posed) == 184
     assert select_split(posed, "aeqa") == posed
     assert select_split(posed, "aeqa-184") == posed  # already the 184 file
@@ -79,9 +69,9 @@ def test_3dmem_file_poses_and_merge() -> None:
         assert q.start_position is not None and len(q.start_position) == 3
         assert q.start_rotation is not None
         assert math.isfinite(yaw_from_rotation(q.start_rotation))
-    openeqa = load_questions(shared_file("openeqa", "open-eqa-v0.json"))
+    openeqa = load_questions(shared_data("openeqa", "open-eqa-v0.json"))
     subset = select_split(
-        openeqa, "aeqa-184", shared_file("openeqa", "open-eqa-v0-184-questions.json")
+        openeqa, "aeqa-184", shared_data("openeqa", "open-eqa-v0-184-questions.json")
     )
     merged = merge_start_poses(subset, posed)
     assert len(merged) == 184 and all(q.has_start_pose for q in merged)
@@ -94,12 +84,12 @@ def test_3dmem_file_poses_and_merge() -> None:
 
 
 def test_41_subset_needs_the_id_list() -> None:
-    posed = load_questions(shared_file("aeqa", "aeqa_questions-41.json"))
+    posed = load_questions(shared_data("aeqa", "aeqa_questions-41.json"))
     assert len(posed) == 41
     assert len({q.scene_name for q in posed}) == 5
     with pytest.raises(AeqaError, match="aeqa-184"):
         select_split(posed, "aeqa-184")
-    ids_path = shared_file("openeqa", "open-eqa-v0-184-questions.json")
+    ids_path = shared_data("openeqa", "open-eqa-v0-184-questions.json")
     ids = set(json.loads(ids_path.read_text(encoding="utf-8")))
     subset = select_split(posed, "aeqa-184", ids_path)
     assert subset == [q for q in posed if q.question_id in ids]  # not all 41 are among the 184

@@ -3,7 +3,6 @@ fallback scores, bad input files, and the ``aeqa score`` command."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -27,26 +26,13 @@ from evaluation.scoring import (
     score_predictions,
     spl_weight,
 )
-from launch.score_command import register
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def shared_file(*parts: str) -> Path:
-    """A file of ``../shared/data``; skips the test where the folder is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the shared benchmark data sits beside the checkout)")
-    return path
+from launch.cli import build_parser
+from tests.conftest import shared_data
 
 
 def run_cli(argv: list[str]) -> int:
-    """``aeqa score ...`` through a parser built here (the command is not wired into
-    ``launch.cli`` yet)."""
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    register(sub)
-    args = parser.parse_args(["score", *argv])
+    """``aeqa score ...``'s handler, raising its errors (``aeqa`` itself prints them)."""
+    args = build_parser().parse_args(["score", *argv])
     return int(args.handler(args))
 
 
@@ -78,8 +64,8 @@ def test_formulas() -> None:
 
 @pytest.fixture(scope="module")
 def aeqa_184() -> tuple[Path, Path, list[Question]]:
-    questions_path = shared_file("openeqa", "open-eqa-v0.json")
-    ids_path = shared_file("openeqa", "open-eqa-v0-184-questions.json")
+    questions_path = shared_data("openeqa", "open-eqa-v0.json")
+    ids_path = shared_data("openeqa", "open-eqa-v0-184-questions.json")
     questions = select_split(load_questions(questions_path), "aeqa-184", ids_path)
     assert len(questions) == 184
     return questions_path, ids_path, questions
@@ -125,7 +111,7 @@ def test_reaggregate_reproduces_the_formula(
         scores[q.question_id] = 0
     for q in questions[3:6]:
         scores[q.question_id] = float(rng.uniform(1, 5))
-    gt_path = shared_file("aeqa", "gt_path_length.json")
+    gt_path = shared_data("aeqa", "gt_path_length.json")
     gt = json.loads(gt_path.read_text())
     agent = {q.question_id: float(rng.uniform(0.0, 3.0 * gt[q.question_id])) for q in questions}
     # published files may cover all of A-EQA: ids of the question file outside the split are
