@@ -53,6 +53,35 @@ def result_from_json(entry: dict[str, Any]) -> EpisodeResult:
         raise ValueError(str(e)) from e
 
 
+def read_records(path: Path) -> tuple[list[EpisodeResult], list[str]]:
+    """The records of a ``results.jsonl`` in file order (the first per question id), and a
+    problem for each line that is not one (a torn last line after a crash, a corrupt line).
+
+    A missing file has no records and no problem; an unreadable one has only a problem.
+    """
+    if not path.is_file():
+        return [], []
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        return [], [f"unreadable ({e.strerror or e})"]
+    problems = [f"a torn last line ({len(lines[-1])} bytes)"] if lines[-1] else []
+    results: list[EpisodeResult] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(lines[:-1], start=1):
+        if not raw.strip():
+            continue
+        try:
+            result = result_from_json(json.loads(raw))
+        except (ValueError, UnicodeDecodeError) as e:
+            problems.append(f"line {number} is not a result record ({e})")
+            continue
+        if result.question_id not in seen:
+            seen.add(result.question_id)
+            results.append(result)
+    return results, problems
+
+
 class ResultsLog:
     """Crash-safe append-only log of finished episodes, one JSON line each.
 
@@ -100,29 +129,10 @@ class ResultsLog:
 
     def records(self) -> list[EpisodeResult]:
         """The recorded episodes in file order, the first per question id; a torn last line
-        (no newline) and unreadable lines are skipped."""
-        if not self.path.is_file():
-            return []
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")
-        if lines[-1]:
-            logger.warning("%s: skipping a torn last line (%d bytes)", self.path, len(lines[-1]))
-        results: list[EpisodeResult] = []
-        seen: set[str] = set()
-        for number, raw in enumerate(lines[:-1], start=1):
-            if not raw.strip():
-                continue
-            try:
-                result = result_from_json(json.loads(raw))
-            except (ValueError, UnicodeDecodeError) as e:
-                logger.warning(
-                    "%s: line %d is not a result record (%s); skipped", self.path, number, e
-                )
-                continue
-            if result.question_id in seen:
-                continue
-            seen.add(result.question_id)
-            results.append(result)
+        (no newline) and unreadable lines are skipped with a warning."""
+        results, problems = read_records(self.path)
+        for problem in problems:
+            logger.warning("%s: %s; skipped", self.path, problem)
         return results
 
     def finished_ids(self) -> set[str]:

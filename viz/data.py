@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import zipfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from agents.episode import EpisodeConfig, EpisodeResult
 from envs.errors import AeqaError
 from envs.geometry import yaw_from_quat
+from evaluation.results import result_from_json
 from mapping.objects import ObjectInstance
 from mapping.occupancy import OccupancyMap
 
@@ -36,7 +36,6 @@ FRAMES_DIR = "frames"
 CONFIG_FILE = "config.yaml"
 #: the files of an episode folder, any one of which makes a folder an episode
 EPISODE_MARKERS = (EPISODE_FILE, TRAJECTORY_FILE, MEMORY_DIR)
-_RESULT_FIELDS = {f.name for f in fields(EpisodeResult)}
 #: errors that reading a damaged file can raise (truncated JSON or NPZ, wrong types)
 READ_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile)
 
@@ -134,53 +133,6 @@ def is_episode_folder(path: Path) -> bool:
     """True where ``path`` is a folder holding an episode file (``episode.json``,
     ``trajectory.json`` or ``memory/``)."""
     return path.is_dir() and any((path / marker).exists() for marker in EPISODE_MARKERS)
-
-
-def episode_dir_name(question_id: str) -> str:
-    """The folder name a batch run gives a question's episode (path separators replaced), as
-    ``evaluation.batch`` names them."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", question_id).strip(".")
-    return safe or "_"
-
-
-def result_from_json(entry: Any) -> EpisodeResult:
-    """An :class:`EpisodeResult` from a JSON object; unknown keys are ignored.
-
-    Raises:
-        ValueError: not an object, or a field of the record is missing.
-    """
-    if not isinstance(entry, dict):
-        raise ValueError(f"expected a JSON object, got {type(entry).__name__}")
-    try:
-        return EpisodeResult(**{k: v for k, v in entry.items() if k in _RESULT_FIELDS})
-    except TypeError as e:
-        raise ValueError(str(e)) from e
-
-
-def read_results(path: Path) -> tuple[list[EpisodeResult], list[str]]:
-    """The records of a ``results.jsonl`` (the first per question id) and a problem for each
-    line that is not one (a torn last line after a crash, a corrupt line)."""
-    if not path.is_file():
-        return [], []
-    records: list[EpisodeResult] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        return [], [f"{path.name} unreadable ({e.strerror or e})"]
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = result_from_json(json.loads(line))
-        except ValueError as e:
-            problems.append(f"{path.name} line {number} is not a result ({_short(e)})")
-            continue
-        if record.question_id not in seen:
-            seen.add(record.question_id)
-            records.append(record)
-    return records, problems
 
 
 def run_folder_of(episode_folder: Path) -> Path | None:

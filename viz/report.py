@@ -31,15 +31,14 @@ import numpy as np
 
 from agents.episode import EpisodeConfig, EpisodeResult
 from envs.errors import AeqaError
+from evaluation.batch import episode_dir_name
+from evaluation.results import RESULTS_FILE, SUMMARY_FILE, read_records, result_from_json
 from viz import colors
 from viz.data import (
     CONFIG_FILE,
     EpisodeData,
-    episode_dir_name,
     load_config,
     load_episode,
-    read_results,
-    result_from_json,
 )
 from viz.sources import RunSources, load_sources
 from viz.visualize import VisualizeOptions
@@ -100,7 +99,8 @@ class ScoreOverview:
 def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
     """The run's questions by id: ``results.jsonl`` lines joined with ``episodes/`` folders,
     and problems of the run as a whole (unreadable result lines)."""
-    records, run_problems = read_results(run / "results.jsonl")
+    records, problems = read_records(run / RESULTS_FILE)
+    run_problems = [f"{RESULTS_FILE}: {problem}" for problem in problems]
     episodes_dir = run / "episodes"
     folders = (
         {p.name: p for p in sorted(episodes_dir.iterdir()) if p.is_dir()}
@@ -119,8 +119,8 @@ def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
         found = _episode_record(folder)
         question_id = found.question_id if found is not None else name
         row = ReportRow(question_id, folder, found)
-        if (run / "results.jsonl").is_file():
-            row.problems.append("not in results.jsonl")
+        if (run / RESULTS_FILE).is_file():
+            row.problems.append(f"not in {RESULTS_FILE}")
         rows.append(row)
     rows.sort(key=lambda r: r.question_id)
     return rows, run_problems
@@ -284,7 +284,7 @@ def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
 
 
 def _run_summary(run: Path) -> dict[str, Any]:
-    path = run / "summary.json"
+    path = run / SUMMARY_FILE
     if not path.is_file():
         return {}
     try:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.errors import AeqaError
+from evaluation.results import RESULTS_FILE, SUMMARY_FILE
 from viz.data import is_episode_folder, load_episode, run_folder_of
 
 logger = logging.getLogger(__name__)
 
 #: files whose presence makes a folder a batch run (or an ``aeqa explore`` output)
-RUN_MARKERS = ("results.jsonl", "summary.json", "episodes")
+RUN_MARKERS = (RESULTS_FILE, SUMMARY_FILE, "episodes")
 EPISODE_OUT = "viz"
 
 
