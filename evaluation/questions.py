@@ -86,6 +86,9 @@ class Question:
             own entries, ScanNet's scene id, or a generated scene's basename.
         start_position: (3,) agent base position [x, y, z], Y-up world frame, metres; or None.
         start_rotation: (4,) unit quaternion [w, x, y, z], a yaw about +Y; or None.
+        path_length_m: the reference path length ``L_gt`` of LLM-SPL where the question file
+            gives one (``gt_path_length_m``; generated sets: the geodesic distance from the
+            start to where the answer can be seen), else None.
     """
 
     question_id: str
@@ -98,6 +101,7 @@ class Question:
     scene_name: str = ""
     start_position: list[float] | None = None
     start_rotation: list[float] | None = None
+    path_length_m: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """OpenEQA's fields, plus ``extra_answers``, ``scene``, ``position`` and ``rotation``
@@ -122,6 +126,8 @@ class Question:
             out["position"] = list(self.start_position)
         if self.start_rotation is not None:
             out["rotation"] = list(self.start_rotation)
+        if self.path_length_m is not None:
+            out["gt_path_length_m"] = self.path_length_m
         return out
 
     @classmethod
@@ -179,6 +185,17 @@ class Question:
                     f"{where}: field 'rotation' {rotation} has norm {norm:.4f}; it must be a "
                     f"unit quaternion [w, x, y, z] (norm 1 within {UNIT_QUATERNION_TOL})"
                 )
+        path_length = entry.get("gt_path_length_m")
+        if path_length is not None and (
+            isinstance(path_length, bool)
+            or not isinstance(path_length, (int, float))
+            or not math.isfinite(path_length)
+            or path_length < 0
+        ):
+            raise AeqaError(
+                f"{where}: field 'gt_path_length_m' must be a non-negative number of metres, "
+                f"got {path_length!r}"
+            )
         return cls(
             question_id=entry["question_id"],
             question=entry["question"],
@@ -190,6 +207,7 @@ class Question:
             scene_name=scene_name or _default_scene_name(history, scene),
             start_position=position,
             start_rotation=rotation,
+            path_length_m=None if path_length is None else float(path_length),
         )
 
     @property
@@ -480,6 +498,10 @@ def yaw_from_rotation(rotation_wxyz: Sequence[float]) -> float:
 
 
 # --- generated scenes: ground truth ----------------------------------------------------------
+
+
+#: how close (m) to an object's footprint the agent must come to see it, for ``L_gt``
+VIEW_RADIUS_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -1401,8 +1423,9 @@ def _scene_questions(truth: SceneTruth, per_scene: int, seed: int) -> list[Quest
         logger.warning(
             "%s: only %d determined questions (asked for %d)", truth.name, len(chosen), per_scene
         )
+    lengths = reference_path_lengths(truth, [_targets(c, truth) for c in chosen])
     questions = []
-    for i, c in enumerate(chosen):
+    for i, (c, length) in enumerate(zip(chosen, lengths, strict=True)):
         text = c.phrasings[int(rng.integers(len(c.phrasings)))]
         questions.append(
             Question(
@@ -1416,9 +1439,88 @@ def _scene_questions(truth: SceneTruth, per_scene: int, seed: int) -> list[Quest
                 scene_name=truth.name,
                 start_position=list(truth.start_position),
                 start_rotation=list(truth.start_rotation),
+                path_length_m=length,
             )
         )
     return questions
+
+
+def _targets(c: _Candidate, truth: SceneTruth) -> tuple[list[SceneObject], bool]:
+    """The objects the agent must see to answer, and whether it must see all of them (a
+    count, a relation between two) or any one (one object, a category, a room)."""
+    fact, objects = c.fact, truth.objects
+    types = {r.region_id: r.type for r in truth.regions}
+
+    def in_region(region_id: int) -> list[SceneObject]:
+        return [o for o in objects if o.region_id == region_id]
+
+    head = fact[0]
+    if head == "on":
+        return [o for o in objects if o.instance_id in fact[1:]], True
+    if head == "count":
+        chosen = [
+            o
+            for o in objects
+            if o.category == fact[1] and (len(fact) < 3 or o.region_id == fact[2])
+        ]
+        return (chosen, True) if chosen or len(fact) < 3 else (in_region(fact[2]), False)
+    if head == "there-is":
+        chosen = [o for o in objects if o.category == fact[1] and o.region_id == fact[2]]
+        return chosen or in_region(fact[2]), False
+    if head in ("where", "what") and isinstance(fact[1], str):
+        if head == "what":  # the object that serves the purpose: the answer's category
+            return [o for o in objects if o.category == c.answer], False
+        return [o for o in objects if types.get(o.region_id) == c.answer], False
+    if head == "knowledge":
+        return [o for o in objects if o.category == fact[1]], False
+    if head == "room-use":
+        return [o for o in objects if types.get(o.region_id) == fact[1]], False
+    ids = {v for v in fact[1:] if isinstance(v, int)}
+    return [o for o in objects if o.instance_id in ids], False
+
+
+def reference_path_lengths(
+    truth: SceneTruth, targets: Sequence[tuple[Sequence[SceneObject], bool]]
+) -> list[float | None]:
+    """LLM-SPL's reference path length ``L_gt`` for questions about a generated scene.
+
+    The grid geodesic distance (metres, on the navigable area for the agent's radius) from the
+    scene's start to the nearest navigable point within :data:`VIEW_RADIUS_M` of a target's
+    footprint: of the nearest target where seeing one answers, of the farthest where all must
+    be seen (a lower bound of the tour). None where no target is reachable.
+    """
+    from envs.config import SimConfig
+    from envs.meshsim.simulator import MeshSim
+    from envs.types import AgentState
+
+    if not any(objects for objects, _ in targets):
+        return [None] * len(targets)
+    # The navigable area is all that is needed: a tiny camera keeps the renderer cheap.
+    sim = MeshSim(SimConfig(renderer="raycast", width=8, height=6))
+    try:
+        start = AgentState(np.asarray(truth.start_position), np.asarray(truth.start_rotation))
+        sim.reset(truth.basename, start)
+        nav = sim.nav
+        field = nav.distance_field(sim.get_state().position)
+    finally:
+        sim.close()
+    rows, cols = np.nonzero(np.isfinite(field))
+    distance = field[rows, cols]
+    x = nav.origin_x + (cols + 0.5) * nav.cell_m
+    z = nav.origin_z + (rows + 0.5) * nav.cell_m
+
+    def reach(o: SceneObject) -> float:
+        dx = np.maximum(np.maximum(o.bbox_min[0] - x, x - o.bbox_max[0]), 0.0)
+        dz = np.maximum(np.maximum(o.bbox_min[2] - z, z - o.bbox_max[2]), 0.0)
+        near = np.hypot(dx, dz) <= VIEW_RADIUS_M
+        return float(distance[near].min()) if near.any() else math.inf
+
+    lengths: list[float | None] = []
+    for objects, see_all in targets:
+        reaches = [reach(o) for o in objects]
+        length = (max if see_all else min)(reaches, default=math.inf)
+        lengths.append(round(length, 3) if math.isfinite(length) else None)
+    return lengths
 
 
 def generate_questions(

@@ -8,8 +8,9 @@ The definitions (OpenEQA's, and the efficiency-weighted variant A-EQA papers rep
 - **LLM-SPL** is the mean over the questions of the normalised score times
   ``L_gt / max(L_gt, L_agent)``, where ``L_gt`` is the reference path length (A-EQA's
   ``gt_path_length.json``; for generated question sets, the geodesic distance from the start to
-  the answer object, given in a file of the same format) and ``L_agent`` the agent's path
-  length (``path_length_m`` in the per-episode ``results.jsonl``). ``0 / 0`` counts as 1.
+  where the answer can be seen, which the question file carries as ``gt_path_length_m``) and
+  ``L_agent`` the agent's path length (``path_length_m`` in the per-episode ``results.jsonl``).
+  ``0 / 0`` counts as 1.
 
 Every question of the scored set counts. A question **fails** when it has no prediction (absent,
 or ``answer`` null), its ``results.jsonl`` entry has an ``error``, or (when re-aggregating) the
@@ -621,7 +622,8 @@ def score_files(
             optional (questions without a prediction then fail).
         judge: the judge (needed unless ``scores_path`` is given).
         scores_path: an existing scores file to re-aggregate.
-        path_lengths_path: ``{question_id: metres}`` of ``L_gt``.
+        path_lengths_path: ``{question_id: metres}`` of ``L_gt``; default: the questions'
+            own ``gt_path_length_m`` where every question of the split has one.
         results_path: ``results.jsonl`` with ``L_agent`` and episode errors.
         fallback_scores_path: scores for failed questions.
         out_path: where to write the judged scores (default: ``scores.json`` beside the
@@ -666,6 +668,11 @@ def score_files(
     gt: dict[str, float] | None = None
     if path_lengths_path is not None:
         gt = load_path_lengths(path_lengths_path)
+        sources_used["path_lengths"] = str(path_lengths_path)
+    elif questions and all(q.path_length_m is not None for q in questions):
+        # Generated sets carry their reference path lengths (gt_path_length_m).
+        gt = {q.question_id: q.path_length_m for q in questions if q.path_length_m is not None}
+        path_lengths_path = f"{questions_path} (gt_path_length_m)"
         sources_used["path_lengths"] = str(path_lengths_path)
     fallback: dict[str, float] | None = None
     if fallback_scores_path is not None:

@@ -475,3 +475,19 @@ def test_generator_errors(tmp_path: Path, scenes: list[Path]) -> None:
         generate_questions(scenes, 0, seed=0)
     with pytest.raises(AeqaError, match="basename"):
         generate_questions([scenes[0], scenes[0]], 4, seed=0)
+
+
+def test_generated_questions_carry_reference_path_lengths(
+    generated: list[Question], tmp_path: Path
+) -> None:
+    lengths = [q.path_length_m for q in generated]
+    assert all(length is not None and 0.0 <= length < 40.0 for length in lengths)
+    assert len({length for length in lengths}) > 3  # not one number for all
+    # A question about an object far from the start needs a longer walk than one nearby.
+    assert max(lengths) > 3.0  # type: ignore[type-var]
+    again = load_questions(write_questions(tmp_path / "q.json", generated))
+    assert [q.path_length_m for q in again] == lengths
+    entry = generated[0].to_json() | {"gt_path_length_m": -1}
+    (tmp_path / "bad.json").write_text(json.dumps([entry]))
+    with pytest.raises(AeqaError, match="gt_path_length_m"):
+        load_questions(tmp_path / "bad.json")

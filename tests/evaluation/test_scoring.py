@@ -432,3 +432,30 @@ def test_score_command_errors(tmp_path: Path) -> None:
             write_questions(tmp_path / "empty.json", []),
             scores_path=write_json(tmp_path / "none.json", {}),
         )
+
+
+def test_spl_uses_the_path_lengths_a_question_file_carries(tmp_path: Path) -> None:
+    entries = [
+        {
+            "question_id": qid,
+            "question": "What is it?",
+            "answer": "sofa",
+            "category": "object recognition",
+            "episode_history": "generated/a",
+            "gt_path_length_m": gt,
+        }
+        for qid, gt in (("a", 2.0), ("b", 4.0))
+    ]
+    questions = write_json(tmp_path / "questions.json", entries)
+    scores = write_json(tmp_path / "scores.json", {"a": 5, "b": 5})
+    results = tmp_path / "results.jsonl"
+    results.write_text(
+        "".join(
+            json.dumps({"question_id": qid, "path_length_m": agent, "error": None}) + "\n"
+            for qid, agent in (("a", 4.0), ("b", 4.0))
+        )
+    )
+    run = score_files(questions, scores_path=scores, results_path=results)
+    assert run.summary.llm_match == pytest.approx(100.0)
+    assert run.summary.llm_spl == pytest.approx((100 * 2 / 4 + 100) / 2)
+    assert "gt_path_length_m" in run.summary.sources["path_lengths"]
