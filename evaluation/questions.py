@@ -502,6 +502,8 @@ def yaw_from_rotation(rotation_wxyz: Sequence[float]) -> float:
 
 #: how close (m) to an object's footprint the agent must come to see it, for ``L_gt``
 VIEW_RADIUS_M = 1.0
+#: where no navigable point is that close: points this much farther than the nearest one count
+NEAREST_SLACK_M = 0.25
 
 
 @dataclass(frozen=True)
@@ -1486,8 +1488,9 @@ def reference_path_lengths(
 
     The grid geodesic distance (metres, on the navigable area for the agent's radius) from the
     scene's start to the nearest navigable point within :data:`VIEW_RADIUS_M` of a target's
-    footprint: of the nearest target where seeing one answers, of the farthest where all must
-    be seen (a lower bound of the tour). None where no target is reachable.
+    footprint (or, where the navigable area keeps farther away, among the points nearest it):
+    of the nearest target where seeing one answers, of the farthest where all must be seen (a
+    lower bound of the tour). None where no target is reachable.
     """
     from envs.config import SimConfig
     from envs.meshsim.simulator import MeshSim
@@ -1512,8 +1515,14 @@ def reference_path_lengths(
     def reach(o: SceneObject) -> float:
         dx = np.maximum(np.maximum(o.bbox_min[0] - x, x - o.bbox_max[0]), 0.0)
         dz = np.maximum(np.maximum(o.bbox_min[2] - z, z - o.bbox_max[2]), 0.0)
-        near = np.hypot(dx, dz) <= VIEW_RADIUS_M
-        return float(distance[near].min()) if near.any() else math.inf
+        footprint = np.hypot(dx, dz)
+        if not len(footprint):
+            return math.inf
+        # Within the view radius, or where the navigable area keeps farther (a tight corner).
+        near = footprint <= VIEW_RADIUS_M
+        if not near.any():
+            near = footprint <= float(footprint.min()) + NEAREST_SLACK_M
+        return float(distance[near].min())
 
     lengths: list[float | None] = []
     for objects, see_all in targets:

@@ -87,13 +87,15 @@ class ReportRow:
 
 @dataclass
 class ScoreOverview:
-    """LLM-Match of the run overall and per category (None where not scored)."""
+    """LLM-Match of the run overall and per category (None where not scored), and LLM-SPL
+    where the questions carry reference path lengths (``gt_path_length_m``)."""
 
     llm_match: float | None
     by_category: dict[str, tuple[float, int]]
     scored: int
     failed: int
     source: str
+    llm_spl: float | None = None
 
 
 def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
@@ -256,6 +258,14 @@ def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
         sources.questions[r.question_id] for r in rows if r.question_id in sources.questions
     ]
     if questions and len(questions) == len(rows):
+        failed_ids = {r.question_id for r in rows if r.failed}
+        gt = {q.question_id: q.path_length_m for q in questions if q.path_length_m is not None}
+        agent = {
+            r.question_id: r.result.path_length_m
+            for r in rows
+            if r.result is not None and r.question_id not in failed_ids
+        }
+        with_spl = len(gt) == len(questions)
         try:
             summary = aggregate(
                 questions,
@@ -264,7 +274,9 @@ def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
                     for k, v in sources.scores.items()
                     if k in {q.question_id for q in questions}
                 },
-                failed={r.question_id for r in rows if r.failed},
+                gt if with_spl else None,
+                agent if with_spl else None,
+                failed=failed_ids,
             )
             return ScoreOverview(
                 summary.llm_match,
@@ -272,6 +284,7 @@ def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
                 summary.count - summary.failed,
                 summary.failed,
                 sources.scores_source,
+                summary.llm_spl,
             )
         except AeqaError as e:
             logger.warning("scores not aggregated by category (%s)", e)
@@ -516,6 +529,8 @@ def render_html(
             f"{overview.llm_match:.1f}" if overview.llm_match is not None else "not scored",
         ),
     ]
+    if overview.llm_spl is not None:
+        cards.append(("LLM-SPL", f"{overview.llm_spl:.1f}"))
     if results:
         cards += [
             ("mean steps", f"{np.mean([r.steps for r in results]):.1f}"),
@@ -556,9 +571,15 @@ def render_html(
             else '<p class="notscored">per category: no question file with categories</p>'
         )
         scores_html = (
-            f"<p>LLM-Match <b>{overview.llm_match:.1f}</b> over {len(rows)} questions "
-            f"({overview.failed} failed, scored 1). Scores: {_e(overview.source)}.</p>"
-            + by_category
+            f"<p>LLM-Match <b>{overview.llm_match:.1f}</b>"
+            + (
+                f", LLM-SPL <b>{overview.llm_spl:.1f}</b> (reference path lengths from the "
+                "question file)"
+                if overview.llm_spl is not None
+                else ""
+            )
+            + f" over {len(rows)} questions ({overview.failed} failed, scored 1). "
+            f"Scores: {_e(overview.source)}.</p>" + by_category
         )
     plot = score_plot_png(rows)
     plot_html = (

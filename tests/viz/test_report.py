@@ -45,6 +45,9 @@ def test_report_lists_every_question_with_its_map(
     assert table.count("<tr") == 1 + 6  # the header and a row per question
     assert "data:image/png;base64," in page  # the plot, embedded
     assert "offline judge" in page and "LLM-Match" in page
+    # Generated questions carry their reference path lengths, so LLM-SPL is shown too.
+    assert all(q.path_length_m is not None for q in questions[1])
+    assert "LLM-SPL <b>" in page
     assert "<script>" in page and "<style>" in page and 'src="http' not in page
 
 
