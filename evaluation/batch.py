@@ -503,6 +503,17 @@ class _Attempts:
         return False
 
 
+def _killed_for_timeout(item: WorkItem, timeout_s: float | None, started: float) -> EpisodeResult:
+    """The record of an episode whose worker overran the timeout's grace and was killed."""
+    return failed_result(
+        item.question,
+        item.scene,
+        f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout; its worker did not stop and was "
+        "killed)",
+        time.monotonic() - started,
+    )
+
+
 def _hard_deadline(timeout_s: float | None) -> float | None:
     if timeout_s is None or timeout_s <= 0:
         return None
@@ -605,15 +616,7 @@ def _run_local(
                 next_episode(slot)
         elif isinstance(error, BrokenProcessPool):
             if slot.killed_for_timeout:
-                recorder.record(
-                    failed_result(
-                        item.question,
-                        item.scene,
-                        f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout; its worker did "
-                        "not stop and was killed)",
-                        time.monotonic() - slot.started,
-                    )
-                )
+                recorder.record(_killed_for_timeout(item, timeout_s, slot.started))
             elif attempts.worker_died(
                 item, recorder, f"the worker process running {item.question.question_id} died"
             ):
@@ -757,15 +760,7 @@ def _run_ray(
             return
         task.items.popleft()
         if task.cancelled_for_timeout:
-            recorder.record(
-                failed_result(
-                    item.question,
-                    item.scene,
-                    f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout; its worker did not stop "
-                    "and was killed)",
-                    time.monotonic() - task.started,
-                )
-            )
+            recorder.record(_killed_for_timeout(item, timeout_s, task.started))
         elif isinstance(error, RayTaskError):
             recorder.record(
                 failed_result(item.question, item.scene, f"{type(error).__name__}: {error}")

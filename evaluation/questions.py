@@ -1493,20 +1493,24 @@ def reference_path_lengths(
     lower bound of the tour). None where no target is reachable.
     """
     from envs.config import SimConfig
-    from envs.meshsim.simulator import MeshSim
-    from envs.types import AgentState
+    from envs.meshsim.simulator import nav_spec_for, scene_spec_for
+    from envs.navigation import NavGrid
+    from envs.scene import load_scene
 
     if not any(objects for objects, _ in targets):
         return [None] * len(targets)
-    # The navigable area is all that is needed: a tiny camera keeps the renderer cheap.
-    sim = MeshSim(SimConfig(renderer="raycast", width=8, height=6))
-    try:
-        start = AgentState(np.asarray(truth.start_position), np.asarray(truth.start_rotation))
-        sim.reset(truth.basename, start)
-        nav = sim.nav
-        field = nav.distance_field(sim.get_state().position)
-    finally:
-        sim.close()
+    config = SimConfig()
+    mesh = load_scene(scene_spec_for(truth.basename, config))
+    start = np.asarray(truth.start_position, dtype=np.float64)
+    nav = NavGrid(
+        mesh.vertices,
+        mesh.faces,
+        float(start[1]),
+        nav_spec_for(config),
+        (float(start[0]), float(start[2])),
+        str(truth.basename),
+    )
+    field = nav.distance_field(nav.snap(start))
     rows, cols = np.nonzero(np.isfinite(field))
     distance = field[rows, cols]
     x = nav.origin_x + (cols + 0.5) * nav.cell_m

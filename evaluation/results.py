@@ -286,19 +286,3 @@ def summarize(
 def write_summary(path: str | Path, summary: BatchSummary) -> Path:
     """Write ``summary.json`` atomically."""
     return write_json_atomic(path, summary.to_json())
-
-
-def read_summary(path: str | Path) -> dict[str, Any]:
-    """The JSON object of a ``summary.json``.
-
-    Raises:
-        AeqaError: the file is missing or not JSON.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise AeqaError(f"{path}: cannot read the run summary ({e})") from e
-    if not isinstance(data, dict):
-        raise AeqaError(f"{path}: expected a JSON object")
-    return data

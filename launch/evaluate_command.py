@@ -27,7 +27,7 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
     """The run folder: ``--out``, or a new ``outputs/evaluate/<date>/<time>_<name>/``.
 
     Raises:
-        AeqaError: ``--resume`` without ``--out``, or naming a folder that holds no run.
+        AeqaError: ``--resume`` without ``--out`` (``run_batch`` checks that it holds a run).
     """
     from launch.config import run_dir
 
@@ -37,13 +37,7 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
                 "--resume needs --out, the folder of the run to continue "
                 "(outputs/evaluate/<date>/<time>_<name>)"
             )
-        out = Path(args.out)
-        if not (out / "config.yaml").is_file():
-            raise AeqaError(
-                f"{out}: no run to resume there (no config.yaml); pass the folder of an earlier "
-                "`aeqa evaluate` run, or leave out --resume to start one"
-            )
-        return out
+        return Path(args.out)
     if args.out:
         return Path(args.out)
     return run_dir("evaluate", name)
@@ -60,17 +54,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from evaluation.batch import run_batch
     from evaluation.questions import load_questions, select_split
 
-    if args.workers is not None and args.workers < 1:
-        raise AeqaError(f"--workers must be at least 1, got {args.workers}")
     if args.limit is not None and args.limit < 1:
         raise AeqaError(f"--limit must be at least 1, got {args.limit}")
     if args.episode_timeout is not None and args.episode_timeout < 0:
         raise AeqaError(f"--episode-timeout must be positive (0: none), got {args.episode_timeout}")
-    if args.scenes_root is not None and not Path(args.scenes_root).is_dir():
-        raise AeqaError(
-            f"{args.scenes_root}: the scenes root does not exist; point --scenes-root at the "
-            "folder holding the HM3D NNNNN-HASH scene folders"
-        )
     if args.ray_address and args.engine != "ray":
         raise AeqaError("--ray-address needs --engine ray")
     config = resolve_episode_config(args.preset, args.answerer, build_overrides(args))

@@ -112,17 +112,12 @@ def build_floor_plan(
     Raises:
         AeqaError: the scene cannot be loaded or has no navigable floor at that level.
     """
-    from envs.meshsim.simulator import scene_spec_for
-    from envs.navigation import NavGrid, NavSpec
+    from envs.meshsim.simulator import nav_spec_for, scene_spec_for
+    from envs.navigation import NavGrid
     from envs.scene import load_scene
 
     mesh = load_scene(scene_spec_for(str(scene), sim))
-    nav_spec = NavSpec(
-        agent_radius_m=sim.agent_radius_m,
-        agent_height_m=sim.agent_height_m,
-        max_climb_m=sim.agent_max_climb_m,
-        cell_m=sim.nav_cell_m,
-    )
+    nav_spec = nav_spec_for(sim)
     try:
         nav = NavGrid(mesh.vertices, mesh.faces, level_y, nav_spec, start_xz, str(scene))
     except AeqaError:

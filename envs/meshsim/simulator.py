@@ -56,6 +56,16 @@ def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpe
     return SceneSpec(str(scene), up=up, metres_per_unit=config.scene_metres_per_unit)  # type: ignore[arg-type]
 
 
+def nav_spec_for(config: SimConfig) -> NavSpec:
+    """The navigable-area settings (agent size, climb, cell) of a simulator config."""
+    return NavSpec(
+        agent_radius_m=config.agent_radius_m,
+        agent_height_m=config.agent_height_m,
+        max_climb_m=config.agent_max_climb_m,
+        cell_m=config.nav_cell_m,
+    )
+
+
 def estimate_floor_level(mesh: SceneMesh) -> float:
     """Height (m) of the lowest large upward-facing surface: the main floor.
 
@@ -87,12 +97,7 @@ class MeshSim:
         self.config = config
         self.renderer_name = resolve_renderer(config.renderer)
         self._camera = CameraSpec(config.width, config.height, config.hfov_deg, config.max_depth_m)
-        self._nav_spec = NavSpec(
-            agent_radius_m=config.agent_radius_m,
-            agent_height_m=config.agent_height_m,
-            max_climb_m=config.agent_max_climb_m,
-            cell_m=config.nav_cell_m,
-        )
+        self._nav_spec = nav_spec_for(config)
         self._loaded: _LoadedScene | None = None
         self._position = np.zeros(3)
         self._yaw = 0.0
