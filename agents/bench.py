@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.episode import EpisodeConfig, coverage_of, resolve_episode_config
-from agents.explorer import FrontierExplorer, Waypoint
-from envs.errors import AeqaError
-from envs.geometry import quat_from_yaw
-from envs.simulator import Simulator, make_simulator
-from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, AgentState, Observations
-from mapping.memory import SemanticMemory
+from aeqa.agents.episode import EpisodeConfig, coverage_of, resolve_episode_config
+from aeqa.agents.explorer import FrontierExplorer, Waypoint
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import quat_from_yaw
+from aeqa.envs.simulator import Simulator, make_simulator
+from aeqa.envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, AgentState, Observations
+from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def bench_explore(
     """
     from tqdm import tqdm
 
-    from envs.scenegen import generate_scenes
+    from aeqa.envs.scenegen import generate_scenes
 
     if starts not in START_KINDS:
         raise AeqaError(f"starts must be one of {', '.join(START_KINDS)}, got {starts!r}")

@@ -13,16 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from agents.answerers.base import Answer, Answerer, AnswererConfig, check_question, make_answerer
-from agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevance, Waypoint
-from envs.config import SimConfig, load_config, preset_path
-from envs.errors import AeqaError
-from envs.geometry import quat_from_yaw
-from envs.simulator import Simulator
-from envs.types import STOP, AgentState, Observations
-from mapping.memory import MemoryConfig, SemanticMemory
-from mapping.objects import InstanceLabel
-from mapping.occupancy import FREE
+from aeqa.agents.answerers.base import (
+    Answer,
+    Answerer,
+    AnswererConfig,
+    check_question,
+    make_answerer,
+)
+from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevance, Waypoint
+from aeqa.envs.config import SimConfig, load_config, preset_path
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import quat_from_yaw
+from aeqa.envs.simulator import Simulator
+from aeqa.envs.types import STOP, AgentState, Observations
+from aeqa.mapping.memory import MemoryConfig, SemanticMemory
+from aeqa.mapping.objects import InstanceLabel
+from aeqa.mapping.occupancy import FREE
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +150,7 @@ class Episode:
         )
         relevance = None
         if cfg.explorer.score == "question":
-            from agents.answerers.matching import TextEmbedder
+            from aeqa.agents.answerers.matching import TextEmbedder
 
             relevance = ObjectRelevance(
                 TextEmbedder(cfg.answerer.embedding_model), cfg.explorer.question_radius_m

@@ -34,12 +34,12 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
-from agents.planning import CostGrid, DistanceField, visible_unknown
-from envs.errors import AeqaError
-from envs.geometry import yaw_from_quat
-from envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
-from mapping.memory import SemanticMemory
-from mapping.occupancy import Frontier, frontier_mask
+from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import yaw_from_quat
+from aeqa.envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.occupancy import Frontier, frontier_mask
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
 
 _STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2.0)), (1, -1, math.sqrt(2.0)))
 

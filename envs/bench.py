@@ -18,12 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.geometry import T_world_camera_from_agent, quat_from_yaw
-from envs.meshsim.renderer import RENDERERS, CameraSpec, Renderer, make_renderer, resolve_renderer
-from envs.meshsim.simulator import estimate_floor_level
-from envs.navigation import NavGrid, NavSpec
-from envs.scene import SceneMesh, SceneSpec, load_scene
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import T_world_camera_from_agent, quat_from_yaw
+from aeqa.envs.meshsim.renderer import (
+    RENDERERS,
+    CameraSpec,
+    Renderer,
+    make_renderer,
+    resolve_renderer,
+)
+from aeqa.envs.meshsim.simulator import estimate_floor_level
+from aeqa.envs.navigation import NavGrid, NavSpec
+from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +75,11 @@ def bench_sim(
     """
     import open3d as o3d
 
-    from envs.meshsim.raycast import PinholeRays, build_raycasting_scene
+    from aeqa.envs.meshsim.raycast import PinholeRays, build_raycasting_scene
 
     with tempfile.TemporaryDirectory() as tmp:
         if scene is None:
-            from envs.scenegen import generate_scene
+            from aeqa.envs.scenegen import generate_scene
 
             scene = generate_scene(Path(tmp), "bench_apartment", seed=seed, num_rooms=5)
         mesh = load_scene(SceneSpec(str(scene)))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 T = TypeVar("T")
 

@@ -60,7 +60,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger(__name__)
 

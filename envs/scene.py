@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.geometry import zup_to_yup
-from envs.semantic import SemanticInstance, linear_to_srgb_u8, pack_rgb, read_semantic_txt
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import zup_to_yup
+from aeqa.envs.semantic import SemanticInstance, linear_to_srgb_u8, pack_rgb, read_semantic_txt
 
 logger = logging.getLogger(__name__)
 

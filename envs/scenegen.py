@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from envs.errors import AeqaError
-from envs.geometry import quat_from_yaw, yup_to_zup
-from envs.palette import EMISSIVE, PALETTE
-from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import quat_from_yaw, yup_to_zup
+from aeqa.envs.palette import EMISSIVE, PALETTE
+from aeqa.envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 SEMANTIC_HEADER = "HM3D Semantic Annotations"
 _LINE = re.compile(r'^\s*(\d+)\s*,\s*([0-9A-Fa-f]{6})\s*,\s*"(.*)"\s*,\s*(-?\d+)\s*$')

@@ -7,10 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
-from envs.config import SimConfig
-from envs.errors import AeqaError
-from envs.scene import SceneSpec
-from envs.types import AgentState, Observations
+from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.scene import SceneSpec
+from aeqa.envs.types import AgentState, Observations
 
 BACKENDS = ("meshsim", "habitat")
 
@@ -34,7 +34,7 @@ class Simulator(Protocol):
         ...
 
     def step(self, action: str) -> Observations:
-        """Apply one discrete action (see ``envs.types.ACTIONS``) and observe."""
+        """Apply one discrete action (see ``aeqa.envs.types.ACTIONS``) and observe."""
         ...
 
     def teleport(self, position: np.ndarray, rotation: np.ndarray) -> Observations:
@@ -71,11 +71,11 @@ class Simulator(Protocol):
 def make_simulator(config: SimConfig) -> Simulator:
     """Build the backend ``config.type`` names, importing it only then."""
     if config.type == "meshsim":
-        from envs.meshsim.simulator import MeshSim
+        from aeqa.envs.meshsim.simulator import MeshSim
 
         return MeshSim(config)
     if config.type == "habitat":
-        from envs.habitat.simulator import HabitatSim
+        from aeqa.envs.habitat.simulator import HabitatSim
 
         return HabitatSim(config)
     raise AeqaError(f"unknown simulator {config.type!r}; use one of {', '.join(BACKENDS)}")

@@ -2,7 +2,7 @@
 
 The driver (the process that calls :func:`run_batch`) plans the work, hands it to workers and
 is the only writer of the run folder's ``results.jsonl``: each episode is appended the moment it
-finishes (see :mod:`evaluation.results`), so a batch that dies resumes where it stopped.
+finishes (see :mod:`aeqa.evaluation.results`), so a batch that dies resumes where it stopped.
 
 Work is planned as scene groups: the questions of one scene, sorted by question id, and the
 groups sorted by scene. A worker takes a whole group, so it loads each scene once (the
@@ -65,15 +65,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from envs.errors import AeqaError
-from evaluation.questions import (
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.questions import (
     Question,
     hm3d_scene_name,
     is_aeqa,
     resolve_hm3d_scene,
     write_questions,
 )
-from evaluation.results import (
+from aeqa.evaluation.results import (
     PREDICTIONS_FILE,
     QUESTIONS_FILE,
     RESULTS_FILE,
@@ -86,8 +86,8 @@ from evaluation.results import (
 )
 
 if TYPE_CHECKING:
-    from agents.episode import Episode, EpisodeConfig, EpisodeResult
-    from envs.simulator import Simulator
+    from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeResult
+    from aeqa.envs.simulator import Simulator
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def failed_result(
     question: Question, scene: str, error: str, wall_time_s: float = 0.0
 ) -> EpisodeResult:
     """The record of an episode that did not finish: empty answer, zero scores, ``error``."""
-    from agents.episode import EpisodeResult
+    from aeqa.agents.episode import EpisodeResult
 
     return EpisodeResult(
         question_id=question.question_id,
@@ -316,8 +316,8 @@ class EpisodeWorker:
     """A simulator and an :class:`Episode` (with its answering head), reused across episodes."""
 
     def __init__(self, config: EpisodeConfig) -> None:
-        from agents.episode import Episode
-        from envs.simulator import make_simulator
+        from aeqa.agents.episode import Episode
+        from aeqa.envs.simulator import make_simulator
 
         self.config = config
         #: set after a timeout interrupted an episode somewhere: the objects may be broken
@@ -331,7 +331,7 @@ class EpisodeWorker:
 
     def run(self, item: WorkItem, out_dir: Path | None, timeout_s: float | None) -> EpisodeResult:
         """Run one episode; never raises for a failed episode (the record carries ``error``)."""
-        from agents.episode import EpisodeSpec, start_state
+        from aeqa.agents.episode import EpisodeSpec, start_state
 
         q = item.question
         t0 = time.perf_counter()
@@ -371,7 +371,7 @@ _process_worker: tuple[str, EpisodeWorker] | None = None
 
 def _worker_for(config: EpisodeConfig) -> EpisodeWorker:
     global _process_worker
-    from envs.config import to_yaml
+    from aeqa.envs.config import to_yaml
 
     key = to_yaml(config)
     if _process_worker is not None and _process_worker[0] == key and not _process_worker[1].tainted:
@@ -867,8 +867,8 @@ def run_batch(
             with another config, results in ``out_dir`` without ``resume``, or workers that
             cannot load the simulator or answering head.
     """
-    from envs.config import to_yaml
-    from launch.config import save_config
+    from aeqa.envs.config import to_yaml
+    from aeqa.launch.config import save_config
 
     t0 = time.perf_counter()
     if engine not in ENGINES:

@@ -2,7 +2,7 @@
 
 The batch is a generated question set (``questions`` questions over ``scenes`` generated
 apartments, spread over OpenEQA's categories). Each engine runs it once per worker count into
-its own run folder; the wall time is that of the whole :func:`~evaluation.batch.run_batch`
+its own run folder; the wall time is that of the whole :func:`~aeqa.evaluation.batch.run_batch`
 call, worker start-up (imports, simulator, answering head) included, so the speed-up is what a
 user sees. The 1-worker run is the baseline measured in the same process, so the ratio holds on
 a shared, noisy machine where absolute rates do not. Predictions must be identical across all
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.episode import resolve_episode_config
-from envs.scenegen import generate_scenes
-from evaluation.batch import run_batch
-from evaluation.questions import generate_questions
+from aeqa.agents.episode import resolve_episode_config
+from aeqa.envs.scenegen import generate_scenes
+from aeqa.evaluation.batch import run_batch
+from aeqa.evaluation.questions import generate_questions
 
 logger = logging.getLogger(__name__)
 

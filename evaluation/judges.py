@@ -24,7 +24,7 @@ own; the best score wins):
 5. One text contained in the other as whole words (and the contained one is not only stop
    words) -> 4 (``in the kitchen`` vs ``kitchen``).
 6. Otherwise the cosine similarity ``s`` of all-MiniLM-L6-v2 embeddings of the normalised texts
-   (:class:`agents.answerers.matching.TextEmbedder`): ``s >= 0.80`` -> 4, ``s >= 0.65`` -> 3,
+   (:class:`aeqa.agents.answerers.matching.TextEmbedder`): ``s >= 0.80`` -> 4, ``s >= 0.65`` -> 3,
    ``s >= 0.50`` -> 2, else 1 (:data:`SIMILARITY_THRESHOLDS`). Measured with that model: couch /
    sofa 0.86, ac unit / air conditioning unit 0.82, laptop / computer 0.71, chair / stool 0.60,
    laptop / banana 0.28.
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from envs.errors import AeqaError
-from evaluation.questions import Question
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.questions import Question
 
 if TYPE_CHECKING:
-    from agents.answerers.matching import TextEmbedder
-    from agents.answerers.openai_head import OpenAIAnswerer
+    from aeqa.agents.answerers.matching import TextEmbedder
+    from aeqa.agents.answerers.openai_head import OpenAIAnswerer
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class OfflineJudge:
     @property
     def embedder(self) -> TextEmbedder:
         if self._embedder is None:
-            from agents.answerers.matching import TextEmbedder
+            from aeqa.agents.answerers.matching import TextEmbedder
 
             self._embedder = TextEmbedder(self.embedding_model)
         return self._embedder
@@ -488,7 +488,7 @@ class OpenAIJudge:
     One request per prediction: ``POST {base_url}/chat/completions`` with ``model``, ``seed``,
     ``temperature``, ``max_tokens`` and the prompt's messages. Transport failures (connection
     errors, timeouts, 429, 5xx) are retried with exponential backoff by the ``openai``
-    answerer's client (:meth:`agents.answerers.openai_head.OpenAIAnswerer.post`); a reply with
+    answerer's client (:meth:`aeqa.agents.answerers.openai_head.OpenAIAnswerer.post`); a reply with
     no score (a refusal, prose) is asked again, at most ``max_retries`` more times.
 
     Raises:
@@ -554,7 +554,7 @@ class OpenAIJudge:
         }
 
     def score(self, question: Question, prediction: str) -> JudgeScore:
-        from agents.answerers.openai_head import reply_text
+        from aeqa.agents.answerers.openai_head import reply_text
 
         body = self.request(question, prediction)
         tries = self.max_retries + 1
@@ -622,8 +622,8 @@ def _chat_client(
     """
     import urllib.parse
 
-    from agents.answerers.base import AnswererConfig
-    from agents.answerers.openai_head import OpenAIAnswerer, resolve_base_url
+    from aeqa.agents.answerers.base import AnswererConfig
+    from aeqa.agents.answerers.openai_head import OpenAIAnswerer, resolve_base_url
 
     try:
         url = resolve_base_url(base_url)

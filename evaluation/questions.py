@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.geometry import yaw_from_quat
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import yaw_from_quat
 
 logger = logging.getLogger(__name__)
 
@@ -613,7 +613,7 @@ def load_scene_truth(basename: str | Path) -> SceneTruth:
         if not isinstance(entry, dict) or key not in entry:
             raise AeqaError(
                 f"{path}: {where} has no field {key!r}; regenerate the scene with "
-                "envs.scenegen.generate_scenes"
+                "aeqa.envs.scenegen.generate_scenes"
             )
         return entry[key]
 
@@ -1492,10 +1492,10 @@ def reference_path_lengths(
     of the nearest target where seeing one answers, of the farthest where all must be seen (a
     lower bound of the tour). None where no target is reachable.
     """
-    from envs.config import SimConfig
-    from envs.meshsim.simulator import nav_spec_for, scene_spec_for
-    from envs.navigation import NavGrid
-    from envs.scene import load_scene
+    from aeqa.envs.config import SimConfig
+    from aeqa.envs.meshsim.simulator import nav_spec_for, scene_spec_for
+    from aeqa.envs.navigation import NavGrid
+    from aeqa.envs.scene import load_scene
 
     if not any(objects for objects, _ in targets):
         return [None] * len(targets)
@@ -1546,7 +1546,7 @@ def generate_questions(
     scene's name and ground truth.
 
     Args:
-        scene_paths: scene basenames (``out_dir/NAME``) written by ``envs.scenegen``.
+        scene_paths: scene basenames (``out_dir/NAME``) written by ``aeqa.envs.scenegen``.
         per_scene: questions per scene (fewer, with a warning, where a scene determines fewer).
         seed: non-negative integer.
 

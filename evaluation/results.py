@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agents.episode import EpisodeResult
-from envs.errors import AeqaError
+from aeqa.agents.episode import EpisodeResult
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ File formats:
 - path lengths: ``{question_id: metres}``;
 - results: JSON lines, each an object with at least ``question_id``, ``path_length_m`` (metres,
   or null where the episode failed) and ``error`` (null or a message). As
-  :class:`evaluation.results.ResultsLog` reads it: where an id repeats, the first line wins, and
-  a torn last line (no newline, not JSON: a crash mid-write) is skipped.
+  :class:`~aeqa.evaluation.results.ResultsLog` reads it: where an id repeats, the first line
+  wins, and a torn last line (no newline, not JSON: a crash mid-write) is skipped.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
-from evaluation.judges import MAX_SCORE, MIN_SCORE, Judge
-from evaluation.questions import (
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.judges import MAX_SCORE, MIN_SCORE, Judge
+from aeqa.evaluation.questions import (
     CATEGORIES,
     Question,
     load_questions,

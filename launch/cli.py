@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from envs.errors import AeqaError
-from launch import evaluate_command, score_command, visualize_command
+from aeqa.envs.errors import AeqaError
+from aeqa.launch import evaluate_command, score_command, visualize_command
 
 logger = logging.getLogger("aeqa")
 
@@ -18,7 +18,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_scenes_generate(args: argparse.Namespace) -> int:
-    from envs.scenegen import generate_scenes
+    from aeqa.envs.scenegen import generate_scenes
 
     if args.count < 1:
         raise AeqaError(f"--count must be at least 1, got {args.count}")
@@ -29,7 +29,7 @@ def _cmd_scenes_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_questions_generate(args: argparse.Namespace) -> int:
-    from evaluation.questions import generate_questions, generated_scenes_in, write_questions
+    from aeqa.evaluation.questions import generate_questions, generated_scenes_in, write_questions
 
     questions = generate_questions(generated_scenes_in(args.scenes), args.per_scene, args.seed)
     path = write_questions(args.out, questions)
@@ -39,7 +39,7 @@ def _cmd_questions_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
-    from envs.bench import bench_sim
+    from aeqa.envs.bench import bench_sim
 
     result = bench_sim(scene=args.scene, frames=args.frames, seed=args.seed)
     _print_result(result, args.json)
@@ -49,10 +49,10 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
 def _cmd_explore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from agents.answerers.base import check_question
-    from agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
-    from envs.simulator import make_simulator
-    from launch.config import run_dir, save_config
+    from aeqa.agents.answerers.base import check_question
+    from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
+    from aeqa.envs.simulator import make_simulator
+    from aeqa.launch.config import run_dir, save_config
 
     overrides = list(args.overrides)
     overrides.append(f"seed={args.seed}")
@@ -72,7 +72,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     save_config(config, out / "config.yaml")
     scene = args.scene
     if scene is None:
-        from envs.scenegen import generate_scene
+        from aeqa.envs.scenegen import generate_scene
 
         scene = str(generate_scene(out / "scene", "apartment", seed=args.seed))
         logger.info("generated %s", scene)
@@ -101,7 +101,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_mapping(args: argparse.Namespace) -> int:
-    from mapping.bench import bench_mapping
+    from aeqa.mapping.bench import bench_mapping
 
     result = bench_mapping(scene=args.scene, frames=args.frames, seed=args.seed)
     _print_result(result, args.json)
@@ -109,7 +109,7 @@ def _cmd_bench_mapping(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_explore(args: argparse.Namespace) -> int:
-    from agents.bench import bench_explore
+    from aeqa.agents.bench import bench_explore
 
     result = bench_explore(scenes=args.scenes, seed=args.seed, starts=args.starts)
     _print_result(result, args.json)
@@ -117,7 +117,7 @@ def _cmd_bench_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_evaluate(args: argparse.Namespace) -> int:
-    from evaluation.bench import bench_batch
+    from aeqa.evaluation.bench import bench_batch
 
     if args.workers < 2:
         raise AeqaError(f"--workers must be at least 2 (compared with 1), got {args.workers}")

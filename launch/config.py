@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from envs.config import to_yaml
+from aeqa.envs.config import to_yaml
 
 
 def save_config(config: Any, path: Path) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger("aeqa")
 
@@ -29,7 +29,7 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
     Raises:
         AeqaError: ``--resume`` without ``--out`` (``run_batch`` checks that it holds a run).
     """
-    from launch.config import run_dir
+    from aeqa.launch.config import run_dir
 
     if args.resume:
         if not args.out:
@@ -50,9 +50,9 @@ def _say(line: str, stream: Any = None) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """The handler of ``aeqa evaluate``: prints where the results are and the counts."""
-    from agents.episode import resolve_episode_config
-    from evaluation.batch import run_batch
-    from evaluation.questions import load_questions, select_split
+    from aeqa.agents.episode import resolve_episode_config
+    from aeqa.evaluation.batch import run_batch
+    from aeqa.evaluation.questions import load_questions, select_split
 
     if args.limit is not None and args.limit < 1:
         raise AeqaError(f"--limit must be at least 1, got {args.limit}")
@@ -100,8 +100,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``evaluate`` to the ``aeqa`` subcommands (``parser.add_subparsers()``'s result)."""
-    from evaluation.batch import DEFAULT_EPISODE_TIMEOUT_S, ENGINES
-    from evaluation.questions import SPLITS
+    from aeqa.evaluation.batch import DEFAULT_EPISODE_TIMEOUT_S, ENGINES
+    from aeqa.evaluation.questions import SPLITS
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "evaluate",

@@ -1,5 +1,5 @@
 """``aeqa score``: judge predictions and report LLM-Match / LLM-SPL, or re-aggregate a scores
-file. The work is done by :func:`evaluation.scoring.score_files`."""
+file. The work is done by :func:`aeqa.evaluation.scoring.score_files`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``score`` command to ``subparsers`` (from ``add_subparsers``); returns its parser,
     whose ``handler`` default is :func:`run_score`."""
-    from evaluation.judges import JUDGES, JudgeConfig
-    from evaluation.questions import SPLITS
+    from aeqa.evaluation.judges import JUDGES, JudgeConfig
+    from aeqa.evaluation.questions import SPLITS
 
     defaults = JudgeConfig()
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -90,10 +90,10 @@ def run_score(args: argparse.Namespace) -> int:
     """The ``score`` command.
 
     Raises:
-        AeqaError: bad options or inputs (see :func:`evaluation.scoring.score_files`).
+        AeqaError: bad options or inputs (see :func:`aeqa.evaluation.scoring.score_files`).
     """
-    from evaluation.judges import JudgeConfig, make_judge
-    from evaluation.scoring import score_files
+    from aeqa.evaluation.judges import JudgeConfig, make_judge
+    from aeqa.evaluation.scoring import score_files
 
     if args.scores is None and args.predictions is None:
         raise AeqaError("aeqa score needs --predictions FILE to judge, or --scores FILE")

@@ -1,5 +1,5 @@
 """``aeqa visualize``: pictures of an episode (top-down map, video, memory renders) or the HTML
-report of a batch run. The work is done by :func:`viz.visualize.visualize`."""
+report of a batch run. The work is done by :func:`aeqa.viz.visualize.visualize`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run_visualize(args: argparse.Namespace) -> int:
         AeqaError: a path that does not exist or is neither an episode nor a run folder, a
             bad option, or an unwritable output folder.
     """
-    from viz.visualize import VisualizeOptions, visualize
+    from aeqa.viz.visualize import VisualizeOptions, visualize
 
     if not 1 <= args.fps <= 60:
         raise AeqaError(f"--fps must be between 1 and 60, got {args.fps}")

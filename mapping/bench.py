@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import SimConfig
-from envs.geometry import backproject_world, quat_from_yaw
-from envs.simulator import make_simulator
-from envs.types import TURN_LEFT, Observations
-from mapping.memory import MemoryConfig, SemanticMemory
-from mapping.objects import InstanceLabel
-from mapping.voxels import pack_axes
+from aeqa.envs.config import SimConfig
+from aeqa.envs.geometry import backproject_world, quat_from_yaw
+from aeqa.envs.simulator import make_simulator
+from aeqa.envs.types import TURN_LEFT, Observations
+from aeqa.mapping.memory import MemoryConfig, SemanticMemory
+from aeqa.mapping.objects import InstanceLabel
+from aeqa.mapping.voxels import pack_axes
 
 
 def record_frames(
@@ -69,7 +69,7 @@ def bench_mapping(
 
     with tempfile.TemporaryDirectory() as tmp:
         if scene is None:
-            from envs.scenegen import generate_scene
+            from aeqa.envs.scenegen import generate_scene
 
             scene = generate_scene(Path(tmp), "bench_apartment", seed=seed, num_rooms=5)
         recorded, labels = record_frames(scene, frames, seed, width, height)

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.geometry import backproject_world, is_rigid_transform
-from envs.types import Observations
-from mapping.keyframes import Keyframe, KeyframeStore
-from mapping.objects import (
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import backproject_world, is_rigid_transform
+from aeqa.envs.types import Observations
+from aeqa.mapping.keyframes import Keyframe, KeyframeStore
+from aeqa.mapping.objects import (
     InstanceLabel,
     ObjectInstance,
     VoxelLabels,
@@ -23,8 +23,8 @@ from mapping.objects import (
     group_by_instance,
     merge_overlapping,
 )
-from mapping.occupancy import OccupancyMap
-from mapping.voxels import AXIS_LIMIT, VoxelGrid, pack_axes, pack_rgb_sums
+from aeqa.mapping.occupancy import OccupancyMap
+from aeqa.mapping.voxels import AXIS_LIMIT, VoxelGrid, pack_axes, pack_rgb_sums
 
 logger = logging.getLogger(__name__)
 

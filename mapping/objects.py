@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.palette import dominant_color, is_emissive
+from aeqa.envs.palette import dominant_color, is_emissive
 
 STRUCTURAL = frozenset({"wall", "floor", "ceiling", "unknown", ""})
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from envs.geometry import GridSpec, backproject_world
-from envs.types import Observations
+from aeqa.envs.geometry import GridSpec, backproject_world
+from aeqa.envs.types import Observations
 
 UNKNOWN = 0
 FREE = 1

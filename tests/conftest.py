@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.meshsim.renderer import egl_device
+from aeqa.envs.meshsim.renderer import egl_device
 from tests.chat_server import ChatServer, Reply, serve_chat
 from tests.scenes import write_box_scene
 

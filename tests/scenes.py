@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from agents.episode import scene_labels
-from envs.config import SimConfig
-from envs.geometry import quat_from_yaw, yup_to_zup
-from envs.scenegen import stage_config
-from envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
-from envs.simulator import Simulator, make_simulator
-from envs.types import TURN_LEFT
-from mapping.memory import MemoryConfig, SemanticMemory
+from aeqa.agents.episode import scene_labels
+from aeqa.envs.config import SimConfig
+from aeqa.envs.geometry import quat_from_yaw, yup_to_zup
+from aeqa.envs.scenegen import stage_config
+from aeqa.envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
+from aeqa.envs.simulator import Simulator, make_simulator
+from aeqa.envs.types import TURN_LEFT
+from aeqa.mapping.memory import MemoryConfig, SemanticMemory
 
 # Interior of the box room (Y-up world): x in [-3, 3], z in [-2, 2], floor y = 0.
 ROOM_X = 3.0

@@ -1,6 +1,6 @@
 """What an episode folder holds, read without changing it and tolerant of gaps.
 
-An episode folder (written by ``agents.episode.write_episode``) holds ``episode.json``,
+An episode folder (written by ``aeqa.agents.episode.write_episode``) holds ``episode.json``,
 ``trajectory.json``, ``memory/`` and, where frames were saved, ``frames/NNNN.png``; the config
 of its run, ``config.yaml``, sits two levels up (``RUN/episodes/<question_id>/``, for both
 ``aeqa evaluate`` and ``aeqa explore`` outputs). A missing or corrupt file becomes a named
@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.episode import EpisodeConfig, EpisodeResult
-from envs.errors import AeqaError
-from envs.geometry import yaw_from_quat
-from evaluation.results import result_from_json
-from mapping.objects import ObjectInstance
-from mapping.occupancy import OccupancyMap
+from aeqa.agents.episode import EpisodeConfig, EpisodeResult
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import yaw_from_quat
+from aeqa.evaluation.results import result_from_json
+from aeqa.mapping.objects import ObjectInstance
+from aeqa.mapping.occupancy import OccupancyMap
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def run_folder_of(episode_folder: Path) -> Path | None:
 
 def load_config(path: Path) -> tuple[EpisodeConfig, str | None]:
     """The episode config saved in ``path``, or the defaults and a problem."""
-    from envs.config import load_config as load
+    from aeqa.envs.config import load_config as load
 
     if not path.is_file():
         return EpisodeConfig(), None

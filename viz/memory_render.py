@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.geometry import focal_px, world_to_pixel
-from viz import colors
+from aeqa.envs.geometry import focal_px, world_to_pixel
+from aeqa.viz import colors
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def load_cloud(folder: str | Path, ceiling_cut_m: float = CEILING_CUT_M) -> Memo
     Raises:
         AeqaError: the memory is missing or unreadable (``SemanticMemory.load``'s message).
     """
-    from mapping.memory import SemanticMemory
+    from aeqa.mapping.memory import SemanticMemory
 
     memory = SemanticMemory.load(folder)
     labels = memory.voxel_labels()
@@ -341,7 +341,7 @@ def render_memory(
     Raises:
         AeqaError: the memory is missing, unreadable or empty.
     """
-    from envs.errors import AeqaError
+    from aeqa.envs.errors import AeqaError
 
     cloud = load_cloud(folder, ceiling_cut_m)
     if len(cloud.points) == 0:
@@ -477,7 +477,7 @@ def _outline(ax: Any, view: TopView | ObliqueView, obj: Any, offset_px: tuple[in
 def _scale_bar(ax: Any, view: TopView) -> None:
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-    from viz.topdown import nice_length
+    from aeqa.viz.topdown import nice_length
 
     length_m = nice_length(view.width * view.pixel_m)
     bar = AnchoredSizeBar(

@@ -3,7 +3,7 @@
 The page holds its CSS and JavaScript inline and embeds its plot (a base64 PNG); each episode's
 top-down map and its thumbnail are PNGs in ``report_files/<episode>/`` beside it, linked by
 relative paths, so the report folder can be moved or served as a whole. It shows the run's
-scores overall and per category (LLM-Match, see ``evaluation.scoring``), judge score against
+scores overall and per category (LLM-Match, see ``aeqa.evaluation.scoring``), judge score against
 path length, and a table of the questions (answer, reference, judge score, steps, path length,
 coverage, stop reason, and a thumbnail linking to the map) that sorts by any column on a click
 on its header.
@@ -29,19 +29,19 @@ from urllib.parse import quote
 
 import numpy as np
 
-from agents.episode import EpisodeConfig, EpisodeResult
-from envs.errors import AeqaError
-from evaluation.batch import episode_dir_name
-from evaluation.results import RESULTS_FILE, SUMMARY_FILE, read_records, result_from_json
-from viz import colors
-from viz.data import (
+from aeqa.agents.episode import EpisodeConfig, EpisodeResult
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.batch import episode_dir_name
+from aeqa.evaluation.results import RESULTS_FILE, SUMMARY_FILE, read_records, result_from_json
+from aeqa.viz import colors
+from aeqa.viz.data import (
     CONFIG_FILE,
     EpisodeData,
     load_config,
     load_episode,
 )
-from viz.sources import RunSources, load_sources
-from viz.visualize import VisualizeOptions
+from aeqa.viz.sources import RunSources, load_sources
+from aeqa.viz.visualize import VisualizeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
     """
     from tqdm import tqdm
 
-    from viz.topdown import FloorPlanCache
+    from aeqa.viz.topdown import FloorPlanCache
 
     out = options.out or run
     files_dir = out / FILES_DIR
@@ -189,7 +189,7 @@ def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
 
 def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any) -> list[Path]:
     """The row's map and thumbnail; a problem on the row where they cannot be drawn."""
-    from viz.topdown import build_topdown, render_topdown
+    from aeqa.viz.topdown import build_topdown, render_topdown
 
     if row.folder is None:
         if row.problems:
@@ -228,7 +228,7 @@ def _first_line(error: BaseException) -> str:
 
 def _thumbnail(episode: EpisodeData, topdown: Any, target: Path) -> Path:
     """The map alone (no legend or title), at most ``THUMB_PX`` on a side."""
-    from viz.topdown import map_picture
+    from aeqa.viz.topdown import map_picture
 
     grid = topdown.grid
     index = len(episode.poses) - 1 if episode.poses is not None else None
@@ -248,8 +248,8 @@ def _lanczos() -> Any:
 
 def score_overview(rows: list[ReportRow], sources: RunSources) -> ScoreOverview:
     """LLM-Match overall and per category; failed questions score 1 (as in scoring)."""
-    from evaluation.judges import MIN_SCORE
-    from evaluation.scoring import aggregate, normalized_score
+    from aeqa.evaluation.judges import MIN_SCORE
+    from aeqa.evaluation.scoring import aggregate, normalized_score
 
     failed = sum(r.failed for r in rows)
     if not sources.scores_source or not rows:
@@ -316,7 +316,7 @@ def score_plot_png(rows: list[ReportRow]) -> bytes | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from evaluation.scoring import normalized_score
+    from aeqa.evaluation.scoring import normalized_score
 
     points = [
         (r.result.path_length_m, normalized_score(r.score), r.category or "unknown category")

@@ -4,7 +4,7 @@ The reference answers (and categories) come from ``--questions``, else from the
 ``questions.json`` that ``aeqa evaluate`` writes into the run folder.
 Judge scores come from ``--scores``, else from ``scores.json`` in the run folder (where
 ``aeqa score --predictions RUN/predictions.json`` writes them), else, where the questions are
-known, from the offline judge (``evaluation.judges.OfflineJudge``), computed for the pictures
+known, from the offline judge (``aeqa.evaluation.judges.OfflineJudge``), computed for the pictures
 and written nowhere; otherwise the run shows as not scored.
 """
 
@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envs.errors import AeqaError
-from evaluation.questions import Question, load_questions
-from evaluation.results import QUESTIONS_FILE
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.questions import Question, load_questions
+from aeqa.evaluation.results import QUESTIONS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def load_sources(
         AeqaError: a given file is missing or unreadable. Files found in the run folder that
             are unreadable are skipped with a warning.
     """
-    from evaluation.scoring import load_scores
+    from aeqa.evaluation.scoring import load_scores
 
     sources = RunSources()
     path = find_questions_file(run, questions_path)
@@ -127,7 +127,7 @@ def offline_scores(
     questions: dict[str, Question], answers: dict[str, str | None]
 ) -> dict[str, float]:
     """Offline-judge scores of the answered questions that the question file holds."""
-    from evaluation.judges import OfflineJudge
+    from aeqa.evaluation.judges import OfflineJudge
 
     judge = OfflineJudge()
     scores: dict[str, float] = {}

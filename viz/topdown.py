@@ -6,7 +6,7 @@ The map is one grid on the floor plane (world x to the right, z down the picture
 above of habitat's Y-up world). Its layers come from three sources:
 
 - the scene (where its files exist): the navigable island of the agent's level
-  (``envs.navigation.NavGrid``, as the simulator computes it), and walls and objects from the
+  (``aeqa.envs.navigation.NavGrid``, as the simulator computes it), and walls and objects from the
   semantic mesh's triangles sampled in the agent's height band, each cell taking the topmost
   object over it;
 - the memory's final occupancy map (``memory/occupancy.npz``): the floor seen as free and the
@@ -21,7 +21,7 @@ the final map, each ray stopping at the first cell the final map holds as occupi
 counts as seen at step ``t`` when a fan of a pose up to ``t`` reached it. Cells the final map
 knows but no fan reached (floor seen only while looking down) count from the last step, so the
 last step shows exactly the saved map. Frontiers at a step are those of the map cut down to the
-cells seen by then (``mapping.occupancy.OccupancyMap.frontiers``). This needs neither the scene
+cells seen by then (``aeqa.mapping.occupancy.OccupancyMap.frontiers``). This needs neither the scene
 nor a simulator, and costs a few milliseconds per pose.
 """
 
@@ -37,17 +37,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from envs.config import SimConfig
-from envs.errors import AeqaError
-from envs.geometry import GridSpec
-from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, Frontier, OccupancyMap
-from viz import colors
-from viz.data import EpisodeData, Poses, resolve_scene
+from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import GridSpec
+from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, Frontier, OccupancyMap
+from aeqa.viz import colors
+from aeqa.viz.data import EpisodeData, Poses, resolve_scene
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from envs.scene import SceneMesh
+    from aeqa.envs.scene import SceneMesh
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def build_floor_plan(
     Raises:
         AeqaError: the scene cannot be loaded or has no navigable floor at that level.
     """
-    from envs.meshsim.simulator import nav_spec_for, scene_spec_for
-    from envs.navigation import NavGrid
-    from envs.scene import load_scene
+    from aeqa.envs.meshsim.simulator import nav_spec_for, scene_spec_for
+    from aeqa.envs.navigation import NavGrid
+    from aeqa.envs.scene import load_scene
 
     mesh = load_scene(scene_spec_for(str(scene), sim))
     nav_spec = nav_spec_for(sim)
@@ -880,7 +880,7 @@ def map_picture(
     boxes where ``final``."""
     from PIL import Image, ImageDraw
 
-    from mapping.occupancy import frontier_mask
+    from aeqa.mapping.occupancy import frontier_mask
 
     poses = episode.poses
     step = int(poses.steps[index]) if (poses is not None and index is not None) else None

@@ -11,7 +11,7 @@ Egocentric frames come from the first source that exists:
    through a simulator: no navigable area is built and no pose is snapped;
 3. none: the video shows the map alone and says so.
 
-Frames are drawn with Pillow on the map's raster layers (:meth:`viz.topdown.TopDownMap.rgb`),
+Frames are drawn with Pillow on the map's raster layers (:meth:`aeqa.viz.topdown.TopDownMap.rgb`),
 which is far faster than a matplotlib figure per step, and written as H.264 MP4 through
 imageio-ffmpeg, or as a GIF (Pillow) where asked.
 """
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
-from viz import colors
-from viz.data import EpisodeData, Poses
-from viz.topdown import TopDownMap, map_picture
+from aeqa.envs.errors import AeqaError
+from aeqa.viz import colors
+from aeqa.viz.data import EpisodeData, Poses
+from aeqa.viz.topdown import TopDownMap, map_picture
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class EgocentricFrames:
 
     @staticmethod
     def _make_renderer(episode: EpisodeData, topdown: TopDownMap) -> Any:
-        from envs.meshsim.renderer import CameraSpec, make_renderer
+        from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
 
         sim = episode.config.sim
         scale = min(1.0, RENDER_MAX_SIDE / max(sim.width, sim.height))
@@ -104,7 +104,7 @@ class EgocentricFrames:
             return None
 
     def _render(self, poses: Poses, index: int) -> np.ndarray:
-        from envs.geometry import T_world_camera_from_agent
+        from aeqa.envs.geometry import T_world_camera_from_agent
 
         assert self._tilts is not None
         sim = self.episode.config.sim

@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.errors import AeqaError
-from evaluation.results import RESULTS_FILE, SUMMARY_FILE
-from viz.data import is_episode_folder, load_episode, run_folder_of
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.results import RESULTS_FILE, SUMMARY_FILE
+from aeqa.viz.data import is_episode_folder, load_episode, run_folder_of
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def visualize(path: str | Path, options: VisualizeOptions | None = None) -> list
     if is_episode_folder(path):
         return visualize_episode(path, options)
     if is_run_folder(path):
-        from viz.report import write_report
+        from aeqa.viz.report import write_report
 
         return write_report(path, options)
     what = "a file" if path.is_file() else "a folder"
@@ -92,8 +92,8 @@ def visualize_episode(folder: Path, options: VisualizeOptions) -> list[Path]:
     Raises:
         AeqaError: nothing of the episode can be drawn.
     """
-    from viz.sources import load_sources
-    from viz.topdown import build_topdown, render_topdown
+    from aeqa.viz.sources import load_sources
+    from aeqa.viz.topdown import build_topdown, render_topdown
 
     episode = load_episode(folder)
     if episode.problems:
@@ -114,13 +114,13 @@ def visualize_episode(folder: Path, options: VisualizeOptions) -> list[Path]:
         )
     ]
     if options.video:
-        from viz.video import write_episode_video
+        from aeqa.viz.video import write_episode_video
 
         written.append(write_episode_video(episode, topdown, out / "episode.mp4", options.fps))
         if options.gif:
             written.append(write_episode_video(episode, topdown, out / "episode.gif", options.fps))
     if options.memory:
-        from viz.memory_render import render_memory
+        from aeqa.viz.memory_render import render_memory
 
         if episode.memory_folder is None:
             logger.warning("%s: no memory to render", folder)

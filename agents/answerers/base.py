@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from envs.errors import AeqaError
-from mapping.memory import SemanticMemory
+from aeqa.envs.errors import AeqaError
+from aeqa.mapping.memory import SemanticMemory
 
 ANSWERERS = ("memory", "hf", "openai")
 #: the longest question a head accepts, in characters
@@ -83,15 +83,15 @@ def check_question(question: str) -> str:
 def make_answerer(config: AnswererConfig) -> Answerer:
     """Build the head ``config.type`` names, importing only its module."""
     if config.type == "memory":
-        from agents.answerers.memory_head import MemoryAnswerer
+        from aeqa.agents.answerers.memory_head import MemoryAnswerer
 
         return MemoryAnswerer(config)
     if config.type == "hf":
-        from agents.answerers.hf_head import HFAnswerer
+        from aeqa.agents.answerers.hf_head import HFAnswerer
 
         return HFAnswerer(config)
     if config.type == "openai":
-        from agents.answerers.openai_head import OpenAIAnswerer
+        from aeqa.agents.answerers.openai_head import OpenAIAnswerer
 
         return OpenAIAnswerer(config)
     raise AeqaError(f"unknown answerer {config.type!r}; use one of {', '.join(ANSWERERS)}")

@@ -11,11 +11,11 @@ import logging
 import re
 from dataclasses import dataclass
 
-from agents.answerers.base import Answer
-from agents.answerers.matching import TextEmbedder
-from mapping.keyframes import Keyframe
-from mapping.memory import SemanticMemory
-from mapping.objects import STRUCTURAL, ObjectInstance
+from aeqa.agents.answerers.base import Answer
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.mapping.keyframes import Keyframe
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.objects import STRUCTURAL, ObjectInstance
 
 logger = logging.getLogger(__name__)
 

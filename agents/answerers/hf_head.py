@@ -3,7 +3,7 @@
 The model is any hub id or local folder that ``AutoProcessor`` and
 ``AutoModelForImageTextToText`` load; it is loaded on the first answer, and generation is
 greedy (deterministic). It is shown the keyframes of the objects most relevant to the question
-and the object list (see :mod:`agents.answerers.context`).
+and the object list (see :mod:`aeqa.agents.answerers.context`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.answerers.base import Answer, AnswererConfig, check_question
-from agents.answerers.context import build_context
-from agents.answerers.matching import TextEmbedder
-from envs.errors import AeqaError
-from mapping.keyframes import Keyframe
-from mapping.memory import SemanticMemory
+from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
+from aeqa.agents.answerers.context import build_context
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.envs.errors import AeqaError
+from aeqa.mapping.keyframes import Keyframe
+from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError
 
 logger = logging.getLogger(__name__)
 

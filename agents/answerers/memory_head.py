@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.answerers.base import Answer, AnswererConfig, check_question
-from agents.answerers.knowledge import (
+from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
+from aeqa.agents.answerers.knowledge import (
     AFFORDANCES,
     MATERIALS,
     MATERIALS_IN_ROOM,
@@ -26,10 +26,10 @@ from agents.answerers.knowledge import (
     SYNONYMS,
     TYPICAL_SIZE_M,
 )
-from agents.answerers.matching import TextEmbedder
-from envs.palette import PALETTE
-from mapping.memory import SemanticMemory
-from mapping.objects import ObjectInstance, centroid_distance, is_next_to, is_on_top_of
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.envs.palette import PALETTE
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.objects import ObjectInstance, centroid_distance, is_next_to, is_on_top_of
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.answerers.base import Answer, AnswererConfig, check_question
-from agents.answerers.context import SYSTEM_PROMPT, build_context
-from agents.answerers.matching import TextEmbedder
-from envs.errors import AeqaError
-from mapping.keyframes import Keyframe
-from mapping.memory import SemanticMemory
+from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
+from aeqa.agents.answerers.context import SYSTEM_PROMPT, build_context
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.envs.errors import AeqaError
+from aeqa.mapping.keyframes import Keyframe
+from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.meshsim.renderer import CameraSpec, Frame
-from envs.scene import SceneMesh
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.meshsim.renderer import CameraSpec, Frame
+from aeqa.envs.scene import SceneMesh
 
 logger = logging.getLogger(__name__)
 

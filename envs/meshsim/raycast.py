@@ -17,8 +17,8 @@ import os
 import numpy as np
 import open3d as o3d
 
-from envs.meshsim.renderer import CameraSpec, Frame
-from envs.scene import SceneMesh, sample_texture
+from aeqa.envs.meshsim.renderer import CameraSpec, Frame
+from aeqa.envs.scene import SceneMesh, sample_texture
 
 
 def build_raycasting_scene(

@@ -9,8 +9,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from envs.errors import AeqaError
-from envs.scene import SceneMesh
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.scene import SceneMesh
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ def make_renderer(name: str, mesh: SceneMesh, camera: CameraSpec) -> Renderer:
     """Build the named renderer (``auto`` resolved first); imports its backend lazily."""
     chosen = resolve_renderer(name)
     if chosen == "raster":
-        from envs.meshsim.raster import RasterRenderer
+        from aeqa.envs.meshsim.raster import RasterRenderer
 
         return RasterRenderer(mesh, camera)
-    from envs.meshsim.raycast import RaycastRenderer
+    from aeqa.envs.meshsim.raycast import RaycastRenderer
 
     return RaycastRenderer(mesh, camera)

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.config import SimConfig
-from envs.errors import AeqaError
-from envs.geometry import (
+from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import (
     T_world_camera_from_agent,
     forward_from_yaw,
     quat_from_yaw,
     quat_normalize,
     yaw_from_quat,
 )
-from envs.meshsim.renderer import CameraSpec, Renderer, make_renderer, resolve_renderer
-from envs.navigation import NavGrid, NavSpec
-from envs.scene import SceneMesh, SceneSpec, load_scene
-from envs.types import (
+from aeqa.envs.meshsim.renderer import CameraSpec, Renderer, make_renderer, resolve_renderer
+from aeqa.envs.navigation import NavGrid, NavSpec
+from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene
+from aeqa.envs.types import (
     LOOK_DOWN,
     LOOK_UP,
     MOVE_FORWARD,
@@ -91,7 +91,7 @@ def estimate_floor_level(mesh: SceneMesh) -> float:
 
 
 class MeshSim:
-    """The embedded ``Simulator`` backend (see ``envs.simulator.Simulator``)."""
+    """The embedded ``Simulator`` backend (see ``aeqa.envs.simulator.Simulator``)."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config

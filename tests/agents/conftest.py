@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from envs.config import SimConfig
-from envs.geometry import quat_from_yaw
-from envs.simulator import make_simulator
-from envs.types import TURN_LEFT, AgentState
-from mapping.memory import SemanticMemory
-from mapping.objects import InstanceLabel
+from aeqa.envs.config import SimConfig
+from aeqa.envs.geometry import quat_from_yaw
+from aeqa.envs.simulator import make_simulator
+from aeqa.envs.types import TURN_LEFT, AgentState
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.objects import InstanceLabel
 from tests.agents.tiny_vlm import force_hub_offline
 from tests.scenes import write_box_scene
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.episode import Episode, EpisodeSpec, resolve_episode_config
-from envs.scenegen import generate_scene, generate_scenes
-from envs.simulator import make_simulator
+from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config
+from aeqa.envs.scenegen import generate_scene, generate_scenes
+from aeqa.envs.simulator import make_simulator
 
 
 def _run(scene: Path, overrides: list[str]) -> tuple[float, str, int]:

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.bench import bench_explore, random_walk, run_policy
-from agents.episode import Episode, EpisodeConfig, EpisodeSpec, resolve_episode_config
-from agents.explorer import ExplorerConfig, FrontierExplorer, Waypoint
-from agents.planning import CostGrid, DistanceField, visible_unknown
-from envs.geometry import quat_from_yaw, yaw_from_quat
-from envs.scenegen import generate_scene, generate_scenes
-from envs.simulator import Simulator, make_simulator
-from envs.types import MOVE_FORWARD
-from mapping.memory import SemanticMemory
-from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap, frontier_mask
+from aeqa.agents.bench import bench_explore, random_walk, run_policy
+from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeSpec, resolve_episode_config
+from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer, Waypoint
+from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
+from aeqa.envs.geometry import quat_from_yaw, yaw_from_quat
+from aeqa.envs.scenegen import generate_scene, generate_scenes
+from aeqa.envs.simulator import Simulator, make_simulator
+from aeqa.envs.types import MOVE_FORWARD
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap, frontier_mask
 
 
 def small_config() -> EpisodeConfig:

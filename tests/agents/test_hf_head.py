@@ -10,10 +10,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingf
 
 import pytest
 
-from agents.answerers.base import Answer, AnswererConfig, make_answerer
-from agents.answerers.hf_head import HFAnswerer
-from envs.errors import AeqaError
-from mapping.memory import SemanticMemory
+from aeqa.agents.answerers.base import Answer, AnswererConfig, make_answerer
+from aeqa.agents.answerers.hf_head import HFAnswerer
+from aeqa.envs.errors import AeqaError
+from aeqa.mapping.memory import SemanticMemory
 from tests.agents.tiny_vlm import build_tiny_vlm
 
 QUESTION = "What colour is the table?"
@@ -85,7 +85,7 @@ def test_hub_id_not_downloaded_offline(memory: SemanticMemory) -> None:
 
 
 def test_model_that_is_not_a_vlm(memory: SemanticMemory) -> None:
-    from agents.answerers.matching import default_model_path
+    from aeqa.agents.answerers.matching import default_model_path
 
     text_only = default_model_path()  # all-MiniLM-L6-v2, a sentence encoder
     with pytest.raises(AeqaError, match=r"image-text-to-text|vision-language"):

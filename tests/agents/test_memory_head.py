@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.answerers.base import AnswererConfig
-from agents.answerers.memory_head import MemoryAnswerer
-from envs.errors import AeqaError
-from envs.scenegen import generate_scenes
-from evaluation.questions import generate_questions
+from aeqa.agents.answerers.base import AnswererConfig
+from aeqa.agents.answerers.memory_head import MemoryAnswerer
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.scenegen import generate_scenes
+from aeqa.evaluation.questions import generate_questions
 from tests.scenes import look_around_everywhere
 
 CATEGORIES = 7

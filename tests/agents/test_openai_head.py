@@ -1,5 +1,5 @@
 """The ``openai`` head against real chat-completions servers on 127.0.0.1, and the prompt and
-reply handling it shares with the ``hf`` head (``agents.answerers.context``)."""
+reply handling it shares with the ``hf`` head (``aeqa.agents.answerers.context``)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingf
 
 import pytest
 
-from agents.answerers.base import AnswererConfig, make_answerer
-from agents.answerers.context import (
+from aeqa.agents.answerers.base import AnswererConfig, make_answerer
+from aeqa.agents.answerers.context import (
     build_prompt,
     object_list_text,
     parse_reply,
     relevant_objects,
     select_keyframes,
 )
-from agents.answerers.matching import TextEmbedder
-from agents.answerers.openai_head import OpenAIAnswerer
-from envs.errors import AeqaError
-from mapping.memory import SemanticMemory
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.agents.answerers.openai_head import OpenAIAnswerer
+from aeqa.envs.errors import AeqaError
+from aeqa.mapping.memory import SemanticMemory
 from tests.chat_server import Reply
 
 QUESTION = "What colour is the table?"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.config import SimConfig
-from envs.geometry import camera_ray_directions, quat_from_yaw
-from envs.simulator import Simulator, make_simulator
-from envs.types import MOVE_FORWARD, TURN_LEFT, AgentState
+from aeqa.envs.config import SimConfig
+from aeqa.envs.geometry import camera_ray_directions, quat_from_yaw
+from aeqa.envs.simulator import Simulator, make_simulator
+from aeqa.envs.types import MOVE_FORWARD, TURN_LEFT, AgentState
 from tests.scenes import ROOM_X, ROOM_Z, analytic_box_room_depth
 
 FACING_PLUS_X = quat_from_yaw(-math.pi / 2)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from envs.meshsim.renderer import CameraSpec, make_renderer
-from envs.scene import load_scene
+from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
+from aeqa.envs.scene import load_scene
 from tests.conftest import shared_data
 
 

@@ -1,4 +1,5 @@
-"""``envs.navigation``: habitat-sim's navmesh answers on the golden scene, and analytic rooms."""
+"""``aeqa.envs.navigation``: habitat-sim's navmesh answers on the golden scene, and analytic
+rooms."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from envs.errors import AeqaError
-from envs.navigation import NavGrid, NavSpec
-from envs.scene import load_scene
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.navigation import NavGrid, NavSpec
+from aeqa.envs.scene import load_scene
 from tests.conftest import shared_data
 
 #: the synthetic rooms below are built directly in the Y-up world frame

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.bench import bench_poses
-from envs.meshsim.renderer import CameraSpec, make_renderer
-from envs.scene import load_scene
-from envs.scenegen import generate_scene
+from aeqa.envs.bench import bench_poses
+from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
+from aeqa.envs.scene import load_scene
+from aeqa.envs.scenegen import generate_scene
 from tests.conftest import AVAILABLE_RENDERERS
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import trimesh
 
-from envs.config import SimConfig
-from envs.errors import AeqaError
-from envs.geometry import quat_from_yaw
-from envs.meshsim.renderer import CameraSpec, make_renderer
-from envs.scene import SceneSpec, load_scene
-from envs.simulator import make_simulator
-from envs.types import AgentState
+from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import quat_from_yaw
+from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
+from aeqa.envs.scene import SceneSpec, load_scene
+from aeqa.envs.simulator import make_simulator
+from aeqa.envs.types import AgentState
 from tests.scenes import write_box_scene
 
 

@@ -14,11 +14,11 @@ import pytest
 import trimesh
 from scipy import ndimage
 
-from envs.errors import AeqaError
-from envs.geometry import zup_to_yup
-from envs.palette import EMISSIVE, PALETTE
-from envs.scenegen import generate_scene, generate_scenes, scene_seed
-from envs.semantic import linear_to_srgb_u8, pack_rgb, read_semantic_txt, rgb_to_hex
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import zup_to_yup
+from aeqa.envs.palette import EMISSIVE, PALETTE
+from aeqa.envs.scenegen import generate_scene, generate_scenes, scene_seed
+from aeqa.envs.semantic import linear_to_srgb_u8, pack_rgb, read_semantic_txt, rgb_to_hex
 
 SUFFIXES = (".glb", ".semantic.glb", ".semantic.txt", ".stage_config.json", ".scene.json")
 NUM_SCENES = 6
@@ -558,7 +558,7 @@ def test_every_doorway_reaches_the_start_through_free_floor(scenes: list[Scene])
 
 
 def test_loads_with_the_project_scene_loader(scenes: list[Scene]) -> None:
-    from envs.scene import load_scene
+    from aeqa.envs.scene import load_scene
 
     mesh = load_scene(scenes[0].base)
     assert mesh.semantic_shared

@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from agents.episode import EpisodeConfig, EpisodeResult, resolve_episode_config
-from envs.errors import AeqaError
-from envs.scenegen import generate_scenes
-from evaluation.batch import episode_dir_name, failed_result, plan_batch, run_batch
-from evaluation.bench import bench_batch
-from evaluation.questions import Question, generate_questions, write_questions
-from evaluation.results import ResultsLog, write_predictions
-from launch.cli import main as aeqa_main
-from launch.config import save_config
-from launch.evaluate_command import register
+from aeqa.agents.episode import EpisodeConfig, EpisodeResult, resolve_episode_config
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.scenegen import generate_scenes
+from aeqa.evaluation.batch import episode_dir_name, failed_result, plan_batch, run_batch
+from aeqa.evaluation.bench import bench_batch
+from aeqa.evaluation.questions import Question, generate_questions, write_questions
+from aeqa.evaluation.results import ResultsLog, write_predictions
+from aeqa.launch.cli import main as aeqa_main
+from aeqa.launch.config import save_config
+from aeqa.launch.evaluate_command import register
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["sim.width=96", "sim.height=72", "explorer.max_steps=15", "coverage_samples=100"]
@@ -129,7 +129,7 @@ def _evaluate_command(questions: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "launch.cli",
+        "aeqa.launch.cli",
         "evaluate",
         "--questions",
         str(questions),

@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingf
 
 import pytest
 
-from envs.errors import AeqaError
-from evaluation.judges import (
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.judges import (
     JUDGE_PROMPT_NAME,
     JudgeConfig,
     JudgeScore,
@@ -27,7 +27,7 @@ from evaluation.judges import (
     parse_score,
     similarity_score,
 )
-from evaluation.questions import Question
+from aeqa.evaluation.questions import Question
 from tests.chat_server import Reply
 
 MODEL = "judge-test"
@@ -297,8 +297,8 @@ def test_score_command_with_the_openai_judge(
 ) -> None:
     import argparse
 
-    from evaluation.questions import write_questions
-    from launch.score_command import register
+    from aeqa.evaluation.questions import write_questions
+    from aeqa.launch.score_command import register
 
     server = serve(lambda call: Reply(content=f"Score: {1 + call % 5}"))
     questions = [

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from envs.errors import AeqaError
-from envs.scenegen import generate_scenes
-from evaluation.questions import (
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.scenegen import generate_scenes
+from aeqa.evaluation.questions import (
     CATEGORIES,
     PURPOSES,
     Question,

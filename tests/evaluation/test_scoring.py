@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from envs.errors import AeqaError
-from evaluation.judges import JudgeScore
-from evaluation.questions import Question, load_questions, select_split, write_questions
-from evaluation.scoring import (
+from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.judges import JudgeScore
+from aeqa.evaluation.questions import Question, load_questions, select_split, write_questions
+from aeqa.evaluation.scoring import (
     EpisodeOutcome,
     aggregate,
     llm_match,
@@ -26,7 +26,7 @@ from evaluation.scoring import (
     score_predictions,
     spl_weight,
 )
-from launch.cli import build_parser
+from aeqa.launch.cli import build_parser
 from tests.conftest import shared_data
 
 
@@ -77,7 +77,7 @@ def _reference(
     gt: dict[str, float] | None = None,
     agent: dict[str, float] | None = None,
 ) -> tuple[float, float | None, dict[str, tuple[float, float | None, int]]]:
-    """The formulas written out plainly, independent of evaluation.scoring."""
+    """The formulas written out plainly, independent of aeqa.evaluation.scoring."""
 
     def rows(subset: list[Question]) -> tuple[float, float | None, int]:
         match_terms, spl_terms = [], []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from launch.cli import main
+from aeqa.launch.cli import main
 
 SMALL = ["sim.width=96", "sim.height=72", "coverage_samples=200"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.config import SimConfig
-from envs.errors import AeqaError
-from envs.geometry import (
+from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import (
     GridSpec,
     backproject_world,
     matrix_to_quat,
@@ -22,10 +22,10 @@ from envs.geometry import (
     yup_to_zup,
     zup_to_yup,
 )
-from envs.simulator import make_simulator
-from envs.types import TURN_LEFT, AgentState, Observations
-from mapping.memory import SemanticMemory
-from mapping.objects import InstanceLabel
+from aeqa.envs.simulator import make_simulator
+from aeqa.envs.types import TURN_LEFT, AgentState, Observations
+from aeqa.mapping.memory import SemanticMemory
+from aeqa.mapping.objects import InstanceLabel
 from tests.scenes import PILLAR_MAX, PILLAR_MIN
 
 START = AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.scenegen import generate_scene
-from mapping.memory import MemoryConfig, SemanticMemory
-from mapping.objects import STRUCTURAL
+from aeqa.envs.scenegen import generate_scene
+from aeqa.mapping.memory import MemoryConfig, SemanticMemory
+from aeqa.mapping.objects import STRUCTURAL
 from tests.scenes import look_around_everywhere
 
 MIN_PIXELS = 50

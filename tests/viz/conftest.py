@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.scenegen import generate_scenes
-from evaluation.questions import Question, generate_questions, write_questions
+from aeqa.envs.scenegen import generate_scenes
+from aeqa.evaluation.questions import Question, generate_questions, write_questions
 
 SMALL = ["sim.width=120", "sim.height=90", "coverage_samples=100"]
 
@@ -24,7 +24,7 @@ def viz_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def explored(tmp_path_factory: pytest.TempPathFactory, viz_scene: Path) -> Path:
     """The episode folder of ``aeqa explore --save-frames`` (30 steps) about the sofa."""
-    from launch.cli import main
+    from aeqa.launch.cli import main
 
     out = tmp_path_factory.mktemp("explored")
     code = main(
@@ -61,9 +61,9 @@ def questions(
 def batch_run(
     tmp_path_factory: pytest.TempPathFactory, questions: tuple[Path, list[Question]]
 ) -> Path:
-    """A batch run folder (``evaluation.batch.run_batch``, one local worker, 20 steps)."""
-    from agents.episode import resolve_episode_config
-    from evaluation.batch import run_batch
+    """A batch run folder (``aeqa.evaluation.batch.run_batch``, one local worker, 20 steps)."""
+    from aeqa.agents.episode import resolve_episode_config
+    from aeqa.evaluation.batch import run_batch
 
     config = resolve_episode_config("discrete", "memory", [*SMALL, "explorer.max_steps=20"])
     out = tmp_path_factory.mktemp("run")

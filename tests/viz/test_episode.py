@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from aeqa.viz.data import Poses, load_episode
+from aeqa.viz.memory_render import splat
+from aeqa.viz.topdown import NEVER, build_topdown, first_seen_steps, nice_length
+from aeqa.viz.video import EgocentricFrames, frame_indices
+from aeqa.viz.visualize import VisualizeOptions, visualize
 from tests.viz.conftest import assert_not_blank, tree_hashes
-from viz.data import Poses, load_episode
-from viz.memory_render import splat
-from viz.topdown import NEVER, build_topdown, first_seen_steps, nice_length
-from viz.video import EgocentricFrames, frame_indices
-from viz.visualize import VisualizeOptions, visualize
 
 
 def _read_video(path: Path) -> list[np.ndarray]:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.questions import Question
-from evaluation.scoring import aggregate, write_scores
-from launch.cli import main
+from aeqa.evaluation.questions import Question
+from aeqa.evaluation.scoring import aggregate, write_scores
+from aeqa.launch.cli import main
+from aeqa.viz.report import FILES_DIR, REPORT_FILE
+from aeqa.viz.visualize import VisualizeOptions, visualize
 from tests.viz.conftest import assert_not_blank, tree_hashes
-from viz.report import FILES_DIR, REPORT_FILE
-from viz.visualize import VisualizeOptions, visualize
 
 
 @pytest.fixture(scope="module")
