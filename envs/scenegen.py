@@ -22,7 +22,6 @@ import itertools
 import json
 import logging
 import math
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -2102,10 +2101,6 @@ def boxes_to_triangles(boxes: Sequence[Box]) -> tuple[np.ndarray, np.ndarray, np
     return positions.reshape(-1, 3), normals.reshape(-1, 3), indices
 
 
-def _pad4(data: bytes, fill: bytes) -> bytes:
-    return data + fill * (-len(data) % 4)
-
-
 def write_glb(
     path: Path,
     positions: np.ndarray,
@@ -2113,7 +2108,7 @@ def write_glb(
     colors_rgba: np.ndarray,
     indices: np.ndarray,
 ) -> None:
-    """Write one mesh with one triangle primitive as a binary glTF, deterministically.
+    """Write one mesh with one triangle primitive as a binary glTF (pygltflib), deterministically.
 
     Args:
         positions: (V, 3) float32 in the file frame.
@@ -2121,64 +2116,66 @@ def write_glb(
         colors_rgba: (V, 4) uint8, written as normalised unsigned-byte COLOR_0.
         indices: (T * 3,) uint32.
     """
+    import pygltflib as gl
+
     arrays = [
         np.ascontiguousarray(indices, dtype="<u4").tobytes(),
         np.ascontiguousarray(positions, dtype="<f4").tobytes(),
         np.ascontiguousarray(normals, dtype="<f4").tobytes(),
         np.ascontiguousarray(colors_rgba, dtype=np.uint8).tobytes(),
     ]
+    targets = (gl.ELEMENT_ARRAY_BUFFER, gl.ARRAY_BUFFER, gl.ARRAY_BUFFER, gl.ARRAY_BUFFER)
     views, blob = [], b""
-    for data, target in zip(arrays, (34963, 34962, 34962, 34962), strict=True):
+    for data, target in zip(arrays, targets, strict=True):
         views.append(
-            {"buffer": 0, "byteOffset": len(blob), "byteLength": len(data), "target": target}
+            gl.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target)
         )
-        blob += _pad4(data, b"\x00")
+        # glTF aligns every buffer view to 4 bytes
+        blob += data + b"\x00" * (-len(data) % 4)
     pos32 = np.asarray(positions, dtype=np.float32)
     count = len(pos32)
-    gltf = {
-        "asset": {"version": "2.0", "generator": f"aeqa scenegen {GENERATOR_VERSION}"},
-        "scene": 0,
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "name": path.name.split(".")[0]}],
-        "meshes": [
-            {
-                "primitives": [
-                    {
-                        "attributes": {"POSITION": 1, "NORMAL": 2, "COLOR_0": 3},
-                        "indices": 0,
-                        "mode": 4,
-                    }
+    gltf = gl.GLTF2(
+        asset=gl.Asset(version="2.0", generator=f"aeqa scenegen {GENERATOR_VERSION}"),
+        scene=0,
+        scenes=[gl.Scene(nodes=[0])],
+        nodes=[gl.Node(mesh=0, name=path.name.split(".")[0])],
+        meshes=[
+            gl.Mesh(
+                primitives=[
+                    gl.Primitive(
+                        attributes=gl.Attributes(POSITION=1, NORMAL=2, COLOR_0=3),
+                        indices=0,
+                        mode=gl.TRIANGLES,
+                    )
                 ]
-            }
+            )
         ],
-        "buffers": [{"byteLength": len(blob)}],
-        "bufferViews": views,
-        "accessors": [
-            {"bufferView": 0, "componentType": 5125, "count": int(len(indices)), "type": "SCALAR"},
-            {
-                "bufferView": 1,
-                "componentType": 5126,
-                "count": count,
-                "type": "VEC3",
-                "min": [float(v) for v in pos32.min(axis=0)],
-                "max": [float(v) for v in pos32.max(axis=0)],
-            },
-            {"bufferView": 2, "componentType": 5126, "count": count, "type": "VEC3"},
-            {
-                "bufferView": 3,
-                "componentType": 5121,
-                "normalized": True,
-                "count": count,
-                "type": "VEC4",
-            },
+        buffers=[gl.Buffer(byteLength=len(blob))],
+        bufferViews=views,
+        accessors=[
+            gl.Accessor(
+                bufferView=0, componentType=gl.UNSIGNED_INT, count=int(len(indices)), type=gl.SCALAR
+            ),
+            gl.Accessor(
+                bufferView=1,
+                componentType=gl.FLOAT,
+                count=count,
+                type=gl.VEC3,
+                min=[float(v) for v in pos32.min(axis=0)],
+                max=[float(v) for v in pos32.max(axis=0)],
+            ),
+            gl.Accessor(bufferView=2, componentType=gl.FLOAT, count=count, type=gl.VEC3),
+            gl.Accessor(
+                bufferView=3,
+                componentType=gl.UNSIGNED_BYTE,
+                normalized=True,
+                count=count,
+                type=gl.VEC4,
+            ),
         ],
-    }
-    json_chunk = _pad4(json.dumps(gltf, sort_keys=True, separators=(",", ":")).encode(), b" ")
-    total = 12 + 8 + len(json_chunk) + 8 + len(blob)
-    with open(path, "wb") as out:
-        out.write(struct.pack("<4sII", b"glTF", 2, total))
-        out.write(struct.pack("<I4s", len(json_chunk), b"JSON") + json_chunk)
-        out.write(struct.pack("<I4s", len(blob), b"BIN\x00") + blob)
+    )
+    gltf.set_binary_blob(blob)
+    gltf.save_binary(str(path))
 
 
 # --- instances and files ---------------------------------------------------------------------
