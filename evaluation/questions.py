@@ -57,6 +57,8 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 HM3D_PREFIX = "hm3d-v0/"
 GENERATED_PREFIX = "generated/"
+#: the wordings of generated sets (see :attr:`Question.phrasing`)
+PHRASINGS: tuple[str, ...] = ("templates", "paraphrased")
 UNIT_QUATERNION_TOL = 1e-3
 
 _HM3D_HASH = r"[A-Za-z0-9]{11}"
@@ -89,6 +91,9 @@ class Question:
         path_length_m: the reference path length ``L_gt`` of LLM-SPL where the question file
             gives one (``gt_path_length_m``; generated sets: the geodesic distance from the
             start to where the answer can be seen), else None.
+        phrasing: for generated sets, ``templates`` (the generator's wording, which shares
+            phrases with the ``memory`` head's tables) or ``paraphrased`` (held-out wording,
+            ``aeqa.evaluation.paraphrase``); "" for other sets.
     """
 
     question_id: str
@@ -102,6 +107,7 @@ class Question:
     start_position: list[float] | None = None
     start_rotation: list[float] | None = None
     path_length_m: float | None = None
+    phrasing: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """OpenEQA's fields, plus ``extra_answers``, ``scene``, ``position`` and ``rotation``
@@ -128,6 +134,8 @@ class Question:
             out["rotation"] = list(self.start_rotation)
         if self.path_length_m is not None:
             out["gt_path_length_m"] = self.path_length_m
+        if self.phrasing:
+            out["phrasing"] = self.phrasing
         return out
 
     @classmethod
@@ -196,6 +204,11 @@ class Question:
                 f"{where}: field 'gt_path_length_m' must be a non-negative number of metres, "
                 f"got {path_length!r}"
             )
+        phrasing = entry.get("phrasing", "") or ""
+        if phrasing not in PHRASINGS + ("",):
+            raise AeqaError(
+                f"{where}: field 'phrasing' is {phrasing!r}; use one of {', '.join(PHRASINGS)}"
+            )
         return cls(
             question_id=entry["question_id"],
             question=entry["question"],
@@ -208,6 +221,7 @@ class Question:
             start_position=position,
             start_rotation=rotation,
             path_length_m=None if path_length is None else float(path_length),
+            phrasing=phrasing,
         )
 
     @property
@@ -1442,6 +1456,7 @@ def _scene_questions(truth: SceneTruth, per_scene: int, seed: int) -> list[Quest
                 start_position=list(truth.start_position),
                 start_rotation=list(truth.start_rotation),
                 path_length_m=length,
+                phrasing="templates",
             )
         )
     return questions
@@ -1537,7 +1552,7 @@ def reference_path_lengths(
 
 
 def generate_questions(
-    scene_paths: Sequence[str | Path], per_scene: int, seed: int
+    scene_paths: Sequence[str | Path], per_scene: int, seed: int, phrasing: str = "templates"
 ) -> list[Question]:
     """Questions about generated scenes, spread evenly over OpenEQA's seven categories.
 
@@ -1549,6 +1564,8 @@ def generate_questions(
         scene_paths: scene basenames (``out_dir/NAME``) written by ``aeqa.envs.scenegen``.
         per_scene: questions per scene (fewer, with a warning, where a scene determines fewer).
         seed: non-negative integer.
+        phrasing: ``templates`` (the generator's wording) or ``paraphrased`` (the same
+            questions in held-out wording, see ``aeqa.evaluation.paraphrase``).
 
     Returns:
         Questions with ids ``NAME-000``, ``NAME-001``, ..., the scene path and its start pose.
@@ -1561,6 +1578,8 @@ def generate_questions(
         raise AeqaError(f"questions per scene must be a positive integer, got {per_scene!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise AeqaError(f"seed must be a non-negative integer, got {seed!r}")
+    if phrasing not in PHRASINGS:
+        raise AeqaError(f"unknown phrasing {phrasing!r}; use one of {', '.join(PHRASINGS)}")
     from tqdm import tqdm
 
     questions: list[Question] = []
@@ -1576,6 +1595,10 @@ def generate_questions(
             )
         names[truth.name] = Path(scene_path)
         questions.extend(_scene_questions(truth, per_scene, int(seed)))
+    if phrasing == "paraphrased":
+        from aeqa.evaluation.paraphrase import paraphrase_questions
+
+        questions = paraphrase_questions(questions)
     logger.info("generated %d questions over %d scenes", len(questions), len(names))
     return questions
 

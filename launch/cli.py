@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact
 from aeqa.launch import evaluate_command, score_command, visualize_command
 
 logger = logging.getLogger("aeqa")
@@ -31,7 +31,9 @@ def _cmd_scenes_generate(args: argparse.Namespace) -> int:
 def _cmd_questions_generate(args: argparse.Namespace) -> int:
     from aeqa.evaluation.questions import generate_questions, generated_scenes_in, write_questions
 
-    questions = generate_questions(generated_scenes_in(args.scenes), args.per_scene, args.seed)
+    questions = generate_questions(
+        generated_scenes_in(args.scenes), args.per_scene, args.seed, phrasing=args.phrasing
+    )
     path = write_questions(args.out, questions)
     categories = sorted({q.category for q in questions})
     print(f"{len(questions)} questions over {len(categories)} categories: {path}")
@@ -142,6 +144,13 @@ def _print_result(result: dict, as_json: bool) -> None:
         print(f"{key:>16}: {value}")
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Log lines with API keys redacted: a logged server reply may echo one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aeqa", description="Active embodied question answering, headless."
@@ -195,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate_questions.add_argument("--out", required=True, help="question file to write")
     generate_questions.add_argument("--per-scene", type=int, default=28, help="default: 28")
     generate_questions.add_argument("--seed", type=int, default=0)
+    generate_questions.add_argument(
+        "--phrasing",
+        choices=("templates", "paraphrased"),
+        default="templates",
+        help="templates (default; shares wording with the memory head's tables) or "
+        "paraphrased (the same questions in held-out wording)",
+    )
     generate_questions.set_defaults(handler=_cmd_questions_generate)
 
     evaluate_command.register(commands)
@@ -250,17 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    existing = list(logging.getLogger().handlers)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=log_format)
+    for log_handler in logging.getLogger().handlers:
+        if log_handler not in existing:  # only the one set up here; others format their own
+            log_handler.setFormatter(_RedactingFormatter(log_format))
     handler: Handler = args.handler
     try:
         return handler(args)
     except AeqaError as e:
         if args.debug:
             raise
-        print(f"aeqa: error: {e}", file=sys.stderr)
+        # A message may carry a server's reply, which may echo an API key.
+        print(f"aeqa: error: {redact(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aeqa: interrupted", file=sys.stderr)

@@ -17,9 +17,11 @@ from tests.scenes import look_around_everywhere
 CATEGORIES = 7
 
 
-def _accuracy(scenes: list[Path], per_scene: int) -> tuple[float, Counter[str]]:
+def _accuracy(
+    scenes: list[Path], per_scene: int, phrasing: str = "templates"
+) -> tuple[float, Counter[str]]:
     head = MemoryAnswerer(AnswererConfig())
-    questions = generate_questions(scenes, per_scene, seed=0)
+    questions = generate_questions(scenes, per_scene, seed=0, phrasing=phrasing)
     right, by_category = 0, Counter()
     for scene in scenes:
         memory, _, sim = look_around_everywhere(scene)
@@ -37,6 +39,15 @@ def test_answers_generated_questions(tmp_path: Path) -> None:
     accuracy, categories = _accuracy(scenes, 28)
     assert len(categories) == CATEGORIES
     assert accuracy >= 0.85
+
+
+def test_answers_paraphrased_questions(tmp_path: Path) -> None:
+    """The same facts in wording the head's tables were not written from: its keyword parsing
+    recognises far fewer of these (the README reports both figures)."""
+    scenes = generate_scenes(tmp_path, 1, seed=21)
+    accuracy, categories = _accuracy(scenes, 28, phrasing="paraphrased")
+    assert len(categories) == CATEGORIES
+    assert accuracy >= 0.3
 
 
 @pytest.mark.slow
