@@ -24,6 +24,7 @@ def test_ruff_clean() -> None:
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+@pytest.mark.slow
 def test_mypy_clean() -> None:
     pytest.importorskip("mypy", reason="mypy is not installed (setup.sh --dev)")
     result = _run([sys.executable, "-m", "mypy"])

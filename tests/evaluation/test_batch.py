@@ -143,6 +143,7 @@ def _evaluate_command(questions: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_killed_batch_resumes_to_the_same_results(
     tmp_path: Path, twelve: list[Question], reference: Path
 ) -> None:
@@ -315,6 +316,7 @@ def test_a_dead_worker_is_replaced_and_its_episode_retried(
 # --- Ray -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ray_with_two_workers_matches_the_local_run(
     tmp_path: Path, twelve: list[Question], config: EpisodeConfig, reference: Path
 ) -> None:
