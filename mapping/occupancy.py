@@ -2,9 +2,12 @@
 
 Cells are ``cell_m`` squares on the floor plane (world x, z). A frame marks as *occupied* the
 cells under points in the agent's body band (above the floor by more than ``max_climb`` and
-below ``agent_height``), and as *free* the floor the camera's view fan reaches before the first
-obstacle in each image column, so floor too close to be in view of a level camera still counts
-as seen. Frontiers are clusters of free cells next to unknown ones.
+below ``agent_height``), and as *free* the floor the view reaches before the first obstacle in
+each direction, so floor too close to be in view (below a level camera) still counts as seen.
+Directions are bearings on the floor plane of the back-projected points, not image columns: a
+tilted camera's columns fan out (with HFOV 120 tilted -30 degrees, the floor at an edge column
+lies up to ~30 degrees further out than the column's level bearing). Frontiers are clusters of
+free cells next to unknown ones.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from aeqa.envs.geometry import GridSpec, backproject_world
+from aeqa.envs.geometry import GridSpec, backproject_world, focal_px
 from aeqa.envs.types import Observations
 
 UNKNOWN = 0
@@ -111,18 +114,30 @@ class OccupancyMap:
         px, py, pz = backproject_world(depth, T, obs.hfov_deg)
         cam_xz = T[[0, 2], 3]
         reach = self.max_range_m
-        distance = np.hypot(px - np.float32(cam_xz[0]), pz - np.float32(cam_xz[1]))
+        dx = px - np.float32(cam_xz[0])
+        dz = pz - np.float32(cam_xz[1])
+        distance = np.hypot(dx, dz)
         valid = (depth > 0) & (distance < reach)
         height = py - np.float32(self.floor_y)
         obstacle = valid & (height > self.max_climb_m) & (height < self.agent_height_m)
         floor = valid & (np.abs(height) <= self.max_climb_m)
         self._ensure(cam_xz - reach, cam_xz + reach)
-        # Per image column: free up to the nearest obstacle, else as far as floor was seen.
-        column_range = np.where(floor, distance, 0.0).max(axis=0)
-        nearest_obstacle = np.where(obstacle, distance, np.inf).min(axis=0)
-        blocked = np.isfinite(nearest_obstacle)
-        column_range[blocked] = nearest_obstacle[blocked] - self.cell_m
-        self._carve_fan(cam_xz, _forward_xz(T), obs.hfov_deg, column_range)
+        # Bins of bearing one pixel wide at the image centre: as fine as the image resolves.
+        bins = max(8, int(math.ceil(2.0 * math.pi * focal_px(depth.shape[1], obs.hfov_deg))))
+        first, span = _pixel_bins(T, depth.shape, obs.hfov_deg, bins)
+        if first.shape[0] == 1:
+            # A camera whose up axis is vertical sees each column along one bearing: reduce
+            # the columns first (far cheaper than every pixel).
+            floor_m = np.where(floor, distance, np.float32(0.0)).max(axis=0)
+            obstacle_m = np.where(obstacle, distance, np.float32(np.inf)).min(axis=0)
+            has_floor, has_obstacle = floor_m > 0, np.isfinite(obstacle_m)
+            floor_px = (first[0][has_floor], span[0][has_floor], floor_m[has_floor])
+            obstacle_px = (first[0][has_obstacle], span[0][has_obstacle], obstacle_m[has_obstacle])
+        else:
+            floor_px = (first[floor], span[floor], distance[floor])
+            obstacle_px = (first[obstacle], span[obstacle], distance[obstacle])
+        bearing_range = self._bearing_ranges(floor_px, obstacle_px, bins)
+        self._carve(cam_xz, bearing_range)
         if np.any(obstacle):
             rows, cols = self.grid.world_to_cells(np.stack([px[obstacle], pz[obstacle]], axis=1))
             counts = np.bincount(rows * self.grid.cols + cols, minlength=self.hits.size)
@@ -133,15 +148,30 @@ class OccupancyMap:
         if self.state[r, c] == UNKNOWN:
             self.state[r, c] = FREE
 
-    def _carve_fan(
+    def _bearing_ranges(
         self,
-        cam_xz: np.ndarray,
-        forward_xz: np.ndarray,
-        hfov_deg: float,
-        column_range: np.ndarray,
-    ) -> None:
+        floor: tuple[np.ndarray, np.ndarray, np.ndarray],
+        obstacle: tuple[np.ndarray, np.ndarray, np.ndarray],
+        bins: int,
+    ) -> np.ndarray:
+        """(bins,) free distance (m) per bearing bin: up to the nearest obstacle, else as far
+        as floor was seen; 0 where the frame saw neither. ``floor`` and ``obstacle`` hold per
+        pixel its first bin, how many more it covers and its distance (see :func:`_pixel_bins`).
+        """
+        seen_floor = np.zeros(bins, dtype=np.float32)
+        nearest_obstacle = np.full(bins, np.inf, dtype=np.float32)
+        for index, distance in _spread(*floor, bins):
+            np.maximum.at(seen_floor, index, distance)
+        for index, distance in _spread(*obstacle, bins):
+            np.minimum.at(nearest_obstacle, index, distance)
+        blocked = np.isfinite(nearest_obstacle)
+        seen_floor[blocked] = np.maximum(nearest_obstacle[blocked] - self.cell_m, 0.0)
+        return seen_floor
+
+    def _carve(self, cam_xz: np.ndarray, bearing_range: np.ndarray) -> None:
+        """Mark unknown cells free that lie within the free distance of their bearing."""
         g = self.grid
-        reach = float(column_range.max(initial=0.0))
+        reach = float(bearing_range.max(initial=0.0))
         if reach <= 0:
             return
         r0, c0 = g.world_to_cell_xz(cam_xz[0] - reach, cam_xz[1] - reach)
@@ -151,20 +181,8 @@ class OccupancyMap:
         xs = g.origin_x + (np.arange(c0, c1 + 1) + 0.5) * g.cell_m - cam_xz[0]
         zs = g.origin_z + (np.arange(r0, r1 + 1) + 0.5) * g.cell_m - cam_xz[1]
         dx, dz = np.meshgrid(xs, zs)
-        # Camera-frame horizontal coordinates: along the optical axis and to its right.
-        ahead = dx * forward_xz[0] + dz * forward_xz[1]
-        right = dx * -forward_xz[1] + dz * forward_xz[0]
-        width = len(column_range)
-        f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = right / ahead * f + width / 2.0
-        in_view = (ahead > 0) & (u >= 0) & (u < width)
-        # Off-view cells (behind the camera, or on its plane: inf or nan) are masked by
-        # ``in_view``; clip first so that the cast stays defined.
-        col = np.clip(np.nan_to_num(u, nan=0.0, posinf=width, neginf=0.0), 0, width - 1)
-        col = col.astype(np.int64)
-        dist = np.hypot(dx, dz)
-        free = in_view & (dist <= column_range[col])
+        allowed = bearing_range[_bearing_bins(dx, dz, len(bearing_range))]
+        free = np.hypot(dx, dz) <= allowed
         window = self.state[r0 : r1 + 1, c0 : c1 + 1]
         window[free & (window == UNKNOWN)] = FREE
 
@@ -281,9 +299,70 @@ def frontier_mask(state: np.ndarray, wall_gap_cells: int = 0) -> np.ndarray:
     return ndimage.binary_dilation(unknown, structure=_CROSS) & (state == FREE)
 
 
-def _forward_xz(T_world_camera: np.ndarray) -> np.ndarray:
-    """Unit heading (2,) of the optical axis (-Z) on the floor plane, as (x, z)."""
-    forward = -T_world_camera[:3, 2]
-    v = np.array([forward[0], forward[2]])
-    n = float(np.linalg.norm(v))
-    return v / n if n > 1e-9 else np.array([0.0, -1.0])
+def _bearing_bins(dx: np.ndarray, dz: np.ndarray, bins: int) -> np.ndarray:
+    """Bin (int32, same shape) of the floor-plane bearing of offsets ``dx``, ``dz`` (world
+    metres from the camera), ``bins`` equal bins around the full circle."""
+    scale = bins / (2.0 * math.pi)
+    index = ((np.arctan2(dz, dx) + math.pi) * scale).astype(np.int32)
+    # arctan2 reaches pi itself, which wraps round to the first bin.
+    index[index >= bins] = 0
+    return index
+
+
+def _pixel_bins(
+    T_world_camera: np.ndarray, shape: tuple[int, ...], hfov_deg: float, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bearing bins each pixel of an (H, W) image covers on the floor plane: (H, W) int32
+    first bin and how many bins follow it (anticlockwise in bin order); (1, W) when the
+    camera's up axis is vertical, as every row then has the same bearings.
+
+    A pixel's bearing from the camera does not depend on its depth, only on its ray. The
+    bearings of its left and right edges bound it; with a tilted camera they spread more in
+    rows looking down, so a bin as wide as a central pixel is crossed by some pixels' spans
+    without holding their centres, and counting only centres would let a far wall seen in
+    one row hide a near obstacle seen in another.
+    """
+    h, w = shape[0], shape[1]
+    f = focal_px(w, hfov_deg)
+    R = np.asarray(T_world_camera, dtype=np.float64)[:3, :3]
+    x = ((np.arange(w + 1) - w / 2.0) / f).astype(np.float32)
+    if abs(R[0, 1]) + abs(R[2, 1]) < 1e-9:
+        y = np.zeros(1, dtype=np.float32)
+    else:
+        y = (-(np.arange(h) + 0.5 - h / 2.0) / f).astype(np.float32)
+    R32 = R.astype(np.float32)
+    # Horizontal world components of the rays (x, y, -1) through the pixels' vertical edges.
+    wx = np.add.outer(y * R32[0, 1] - R32[0, 2], x * R32[0, 0])
+    wz = np.add.outer(y * R32[2, 1] - R32[2, 2], x * R32[2, 0])
+    edge = _bearing_bins(wx, wz, bins)
+    left, right = edge[:, :-1], edge[:, 1:]
+    span = right - left
+    span[span < 0] += bins
+    # The shorter way round (a row through the nadir turns by half a circle in one pixel).
+    backward = span > bins // 2
+    first = left.copy()
+    first[backward] = right[backward]
+    span[backward] = bins - span[backward]
+    return first, span
+
+
+def _spread(
+    first: np.ndarray, span: np.ndarray, distance: np.ndarray, bins: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(bin, distance) arrays that together pair every pixel's distance with each of the
+    bins ``first .. first + span`` it covers."""
+    out = [(first, distance)]
+    # Most pixels cover one or two bins; only a few near the nadir cover many.
+    second = span >= 1
+    following = first[second] + 1
+    following[following == bins] = 0
+    out.append((following, distance[second]))
+    wide = span >= 2
+    if np.any(wide):
+        counts = span[wide].astype(np.int64) - 1
+        starts = np.cumsum(counts) - counts
+        offsets = np.arange(int(counts.sum())) - np.repeat(starts, counts) + 2
+        out.append(
+            ((np.repeat(first[wide], counts) + offsets) % bins, np.repeat(distance[wide], counts))
+        )
+    return out
