@@ -110,19 +110,21 @@ def scene_labels(sim: Simulator) -> dict[int, InstanceLabel]:
 
 
 def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int) -> float:
-    """Fraction of navigable points (seeded samples of the start island) seen as free floor."""
+    """Fraction of navigable points (seeded samples of the start island) seen as free floor;
+    0 for no samples."""
+    if samples <= 0:
+        return 0.0
     rng = np.random.default_rng(seed + 7919)
     occupancy = memory.occupancy
+    g = occupancy.grid
     points = np.array([sim.sample_navigable_point(rng) for _ in range(samples)])
-    rows, cols = occupancy.grid.world_to_cells(points[:, [0, 2]])
-    inside = (
-        (points[:, 0] >= occupancy.grid.origin_x)
-        & (points[:, 2] >= occupancy.grid.origin_z)
-        & (rows < occupancy.grid.rows - 1)
-        & (cols < occupancy.grid.cols - 1)
-    )
-    seen = inside & (occupancy.state[rows, cols] == FREE)
-    return float(seen.mean()) if samples else 0.0
+    # Not GridSpec.world_to_cells: it clips points off the grid onto its edge cells.
+    cols = np.floor((points[:, 0] - g.origin_x) / g.cell_m).astype(np.int64)
+    rows = np.floor((points[:, 2] - g.origin_z) / g.cell_m).astype(np.int64)
+    inside = (rows >= 0) & (rows < g.rows) & (cols >= 0) & (cols < g.cols)
+    seen = np.zeros(samples, dtype=bool)
+    seen[inside] = occupancy.state[rows[inside], cols[inside]] == FREE
+    return float(seen.mean())
 
 
 class Episode:
