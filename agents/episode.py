@@ -127,6 +127,24 @@ def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int)
     return float(seen.mean())
 
 
+def walked_length(
+    sim: Simulator, action: str | Waypoint, previous: np.ndarray, current: np.ndarray
+) -> float:
+    """Length (m) of the path the agent walked for ``action`` from ``previous`` to
+    ``current`` (world points (3,)): for a waypoint the shortest navigable path between them,
+    as the simulator carries the agent round what lies in between (A-EQA's geodesic travel per
+    step); for a discrete move the straight move it made."""
+    chord = float(np.linalg.norm((current - previous)[[0, 2]]))
+    if not isinstance(action, Waypoint) or chord < 1e-9:
+        return chord
+    geodesic = sim.geodesic_distance(previous, current)
+    if not math.isfinite(geodesic):
+        # The simulator put the agent where it cannot walk from where it was.
+        logger.warning("waypoint to %s is not reachable on foot; counted straight", current)
+        return chord
+    return geodesic
+
+
 class Episode:
     """Runs episodes on one simulator with one answering head (both reused across episodes)."""
 
@@ -176,7 +194,7 @@ class Episode:
             previous = obs.state.position
             obs = self._apply(action)
             step += 1
-            path_length += float(np.linalg.norm((obs.state.position - previous)[[0, 2]]))
+            path_length += walked_length(self.sim, action, previous, obs.state.position)
             trajectory.append(
                 TrajectoryStep(
                     step,

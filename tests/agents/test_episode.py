@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aeqa.agents.episode import coverage_of
+from aeqa.agents.episode import (
+    Episode,
+    EpisodeSpec,
+    coverage_of,
+    resolve_episode_config,
+    walked_length,
+)
+from aeqa.agents.explorer import Waypoint
 from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.simulator import Simulator, make_simulator
-from aeqa.envs.types import AgentState
+from aeqa.envs.types import MOVE_FORWARD, AgentState
 from aeqa.mapping.memory import SemanticMemory
 from aeqa.mapping.occupancy import FREE, OccupancyMap
 from tests.scenes import ROOM_X, ROOM_Z
@@ -66,3 +75,47 @@ def test_coverage_without_samples_is_zero(room_sim: Simulator) -> None:
     memory = SemanticMemory()
     memory.occupancy = _all_free(-ROOM_X, -ROOM_Z, 0.5, 8, 12)
     assert coverage_of(room_sim, memory, 0, seed=0) == 0.0
+
+
+def test_waypoint_round_the_pillar_counts_the_geodesic(room_sim: Simulator) -> None:
+    """A waypoint on the far side of the pillar: the agent is carried round it, so the step
+    walks the geodesic path, longer than the straight chord through the pillar."""
+    previous = room_sim.teleport(np.array([0.0, 0.0, 0.0]), quat_from_yaw(0.0)).state.position
+    target = np.array([1.5, 0.0, 0.0])
+    current = room_sim.teleport(target, quat_from_yaw(-math.pi / 2)).state.position
+    walked = walked_length(room_sim, Waypoint(target, -math.pi / 2), previous, current)
+    chord = float(np.linalg.norm((current - previous)[[0, 2]]))
+    assert walked == pytest.approx(room_sim.geodesic_distance(previous, current), rel=1e-9)
+    assert walked > 1.05 * chord
+
+
+def test_discrete_move_counts_the_straight_move(room_sim: Simulator) -> None:
+    previous = room_sim.teleport(np.array([-2.0, 0.0, 0.0]), START.rotation).state.position
+    current = room_sim.step(MOVE_FORWARD).state.position
+    walked = walked_length(room_sim, MOVE_FORWARD, previous, current)
+    assert walked == pytest.approx(0.25, abs=1e-6)
+
+
+def test_waypoint_episode_path_is_the_geodesic_travel(box_room: Path, tmp_path: Path) -> None:
+    """An ``aeqa`` (waypoint) episode's path length is the sum of the geodesic distances
+    between its poses, not of the chords between them (which cut round the pillar)."""
+    config = resolve_episode_config(
+        "aeqa",
+        "memory",
+        ["sim.width=96", "sim.height=96", "sim.renderer=raycast", "explorer.max_steps=12"],
+    )
+    sim = make_simulator(config.sim)
+    try:
+        start = AgentState(np.array([0.2, 0.0, 0.0]), quat_from_yaw(math.pi / 2))
+        result = Episode(sim, config).run(
+            EpisodeSpec("Is there a table?", str(box_room), "q", start), tmp_path
+        )
+        trajectory = json.loads((tmp_path / "trajectory.json").read_text())
+        poses = [np.array(result.start_position)] + [np.array(t["position"]) for t in trajectory]
+        pairs = list(itertools.pairwise(poses))
+        geodesic = sum(sim.geodesic_distance(a, b) for a, b in pairs)
+        chords = sum(float(np.linalg.norm((b - a)[[0, 2]])) for a, b in pairs)
+    finally:
+        sim.close()
+    assert result.path_length_m == pytest.approx(geodesic, abs=2e-3)
+    assert geodesic > chords + 0.01
