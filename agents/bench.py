@@ -1,5 +1,5 @@
 """Exploration benchmark: seen-floor coverage of the frontier explorer against a random walk on
-generated apartments, at fixed step counts.
+generated apartments or houses, at fixed step counts.
 
 One run per scene and policy: the coverage and path length at each checkpoint are read off
 the same run as it passes the checkpoint (a run that stops early keeps its final values).
@@ -87,7 +87,7 @@ def run_policy(
     """
     budget = config.explorer.max_steps if max_steps is None else max_steps
     obs = sim.reset(str(scene), start, seed=config.seed)
-    memory = SemanticMemory(config.memory, floor_y=float(obs.state.position[1]))
+    memory = SemanticMemory(config.memory, floor_y=sim.floor_height(obs.state.position))
     stop_reason = "budget"
     if policy is None:
         explorer = FrontierExplorer(config.explorer)
@@ -175,32 +175,36 @@ def bench_explore(
     steps: Sequence[int] = (100, 250, 500),
     config: EpisodeConfig | None = None,
     starts: str = "random",
+    size: str = "apartment",
 ) -> dict[str, Any]:
-    """Coverage of the frontier explorer and of a random walk on generated apartments.
+    """Coverage of the frontier explorer and of a random walk on generated apartments or houses.
 
     Both policies start from the same pose in a scene.
 
     Args:
-        scenes: how many apartments to generate (``generate_scenes(dir, scenes, seed)``).
+        scenes: how many scenes to generate (``generate_scenes(dir, scenes, seed, size)``).
         seed: the scene set's seed (the episodes use ``config.seed``).
         steps: checkpoints (step counts); the budget is the largest.
         config: the episode configuration; default the ``discrete`` preset.
         starts: ``random``: a seeded navigable point and heading per scene, as A-EQA's
             episodes start anywhere in a home; ``scene``: the generated scene's own start, the
             hub of its living room or hallway (the most open view of the home).
+        size: ``apartment`` (3 to 7 rooms) or ``house`` (10 to 25 rooms, HM3D's scale).
 
     Returns:
         A JSON-able dict: ``coverage`` / ``random_coverage`` / ``path_length_m`` /
         ``random_path_length_m`` (step count as a string -> mean over scenes),
         ``episode_time_s`` (mean wall time of an explorer run), ``steps_to_stop`` (mean),
-        ``stop_reasons``, ``per_scene`` details, ``scenes`` and ``seed``.
+        ``stop_reasons``, ``per_scene`` details, ``scenes``, ``size`` and ``seed``.
     """
     from tqdm import tqdm
 
-    from aeqa.envs.scenegen import generate_scenes
+    from aeqa.envs.scenegen import SIZES, generate_scenes
 
     if starts not in START_KINDS:
         raise AeqaError(f"starts must be one of {', '.join(START_KINDS)}, got {starts!r}")
+    if size not in SIZES:
+        raise AeqaError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     cfg = config or resolve_episode_config("discrete")
     checkpoints = sorted({int(s) for s in steps})
     budget = checkpoints[-1]
@@ -209,7 +213,7 @@ def bench_explore(
     random_runs: list[ExploreRun] = []
     try:
         with tempfile.TemporaryDirectory(prefix="aeqa_bench_") as tmp:
-            paths = generate_scenes(Path(tmp), scenes, seed)
+            paths = generate_scenes(Path(tmp), scenes, seed, size=size)
             for i, path in enumerate(tqdm(paths, desc="explore", unit="scene")):
                 start = random_start(sim, path, seed, i) if starts == "random" else None
                 run = run_policy(sim, path, cfg, None, checkpoints, budget, start=start)
@@ -236,6 +240,7 @@ def bench_explore(
 
     return {
         "scenes": scenes,
+        "size": size,
         "seed": seed,
         "starts": starts,
         "steps": checkpoints,

@@ -165,8 +165,10 @@ class Episode:
         obs = self.sim.reset(spec.scene, spec.start, seed=cfg.seed)
         start_state = obs.state
         times["reset"] = time.perf_counter() - t0
+        # The map's floor is the surface, not the navmesh height the agent stands at (up to a
+        # voxel above it): heights of obstacles are measured from it.
         memory = SemanticMemory(
-            cfg.memory, scene_labels(self.sim), floor_y=float(start_state.position[1])
+            cfg.memory, scene_labels(self.sim), floor_y=self.sim.floor_height(start_state.position)
         )
         relevance = None
         if cfg.explorer.score == "question":

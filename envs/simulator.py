@@ -61,6 +61,15 @@ class Simulator(Protocol):
 
     def sample_navigable_point(self, rng: np.random.Generator) -> np.ndarray: ...
 
+    def floor_height(self, point: np.ndarray) -> float:
+        """Height (m) of the floor surface under a navigable point.
+
+        Agent positions and paths carry the navmesh's height, which sits up to a voxel (0.2 m)
+        above the surface, as habitat-sim's does; heights above the floor (the body's band,
+        what can be stepped over) are measured from this one.
+        """
+        ...
+
     def navigable_area(self) -> float:
         """Area (m^2) of the navigable island that holds the agent."""
         ...

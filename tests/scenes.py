@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +62,15 @@ def _box_mesh(box: Box, color: tuple[int, int, int]) -> trimesh.Trimesh:
     return mesh
 
 
-def write_box_scene(folder: Path, name: str = "box_room", with_floor: bool = True) -> Path:
+def write_box_scene(
+    folder: Path, name: str = "box_room", with_floor: bool = True, extra: Sequence[Box] = ()
+) -> Path:
     """Write NAME.glb, NAME.semantic.glb and NAME.semantic.txt (Z-up files); return the basename.
 
-    Instance ids follow the order of :func:`box_room_boxes`, starting at 1.
+    Instance ids follow the order of :func:`box_room_boxes`, then ``extra``, starting at 1.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    boxes = box_room_boxes(with_floor)
+    boxes = box_room_boxes(with_floor) + list(extra)
     render, semantic, instances = [], [], []
     for i, box in enumerate(boxes, start=1):
         key_linear = (60 + 11 * i, 200 - 7 * i, 90 + 13 * i)

@@ -38,12 +38,57 @@ logger = logging.getLogger(__name__)
 _MAX_TILT_DEG = 90.0
 
 
+#: how far above a navmesh height a floor surface may lie and still be the one under it
+_FLOOR_ABOVE_NAV_M = 0.05
+
+
 @dataclass
 class _LoadedScene:
     spec: SceneSpec
     mesh: SceneMesh
     renderer: Renderer
     nav: NavGrid | None = None
+    floors: _WalkableFaces | None = None
+
+
+class _WalkableFaces:
+    """The mesh's triangles an agent could stand on (sloped at most ``max_slope_deg``), for
+    finding the surface under a point."""
+
+    def __init__(self, mesh: SceneMesh, max_slope_deg: float) -> None:
+        tri = mesh.vertices[mesh.faces].astype(np.float64)
+        normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        length = np.linalg.norm(normal, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            up = normal[:, 1] / length
+        keep = up >= math.cos(math.radians(max_slope_deg))
+        self.tri = tri[keep]
+        self.lo = self.tri[:, :, [0, 2]].min(axis=1)
+        self.hi = self.tri[:, :, [0, 2]].max(axis=1)
+
+    def height_below(self, x: float, z: float, top_y: float) -> float | None:
+        """Height of the highest surface at (x, z) at or below ``top_y``, None where none is."""
+        near = np.flatnonzero(
+            (self.lo[:, 0] <= x)
+            & (self.hi[:, 0] >= x)
+            & (self.lo[:, 1] <= z)
+            & (self.hi[:, 1] >= z)
+        )
+        if len(near) == 0:
+            return None
+        a, b, c = (self.tri[near, k] for k in range(3))
+        # Barycentric coordinates of (x, z) in each triangle's floor-plane projection.
+        e1, e2 = b - a, c - a
+        det = e1[:, 0] * e2[:, 2] - e1[:, 2] * e2[:, 0]
+        px, pz = x - a[:, 0], z - a[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = (px * e2[:, 2] - pz * e2[:, 0]) / det
+            t = (e1[:, 0] * pz - e1[:, 2] * px) / det
+        eps = 1e-9
+        inside = (np.abs(det) > 1e-12) & (s >= -eps) & (t >= -eps) & (s + t <= 1 + eps)
+        y = a[:, 1] + s * e1[:, 1] + t * e2[:, 1]
+        below = inside & (y <= top_y)
+        return float(y[below].max()) if np.any(below) else None
 
 
 def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
@@ -268,6 +313,19 @@ class MeshSim:
 
     def sample_navigable_point(self, rng: np.random.Generator) -> np.ndarray:
         return self.nav.sample(rng)
+
+    def floor_height(self, point: np.ndarray) -> float:
+        loaded = self._require()
+        spec = self._nav_spec
+        if loaded.floors is None:
+            loaded.floors = _WalkableFaces(loaded.mesh, spec.max_slope_deg)
+        p = np.asarray(point, dtype=np.float64)
+        y = loaded.floors.height_below(float(p[0]), float(p[2]), float(p[1]) + _FLOOR_ABOVE_NAV_M)
+        # The navmesh rounds the surface up by less than a voxel; a surface further down is
+        # another level seen through a hole in this one's mesh.
+        if y is None or y < p[1] - spec.cell_height_m - spec.max_climb_m:
+            return float(p[1])
+        return y
 
     def navigable_area(self) -> float:
         return self.nav.island_area_m2

@@ -23,8 +23,8 @@ from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.simulator import Simulator, make_simulator
 from aeqa.envs.types import MOVE_FORWARD, AgentState
 from aeqa.mapping.memory import SemanticMemory
-from aeqa.mapping.occupancy import FREE, OccupancyMap
-from tests.scenes import ROOM_X, ROOM_Z
+from aeqa.mapping.occupancy import FREE, OCCUPIED, OccupancyMap
+from tests.scenes import ROOM_X, ROOM_Z, Box, write_box_scene
 
 START = AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))
 
@@ -119,3 +119,36 @@ def test_waypoint_episode_path_is_the_geodesic_travel(box_room: Path, tmp_path: 
         sim.close()
     assert result.path_length_m == pytest.approx(geodesic, abs=2e-3)
     assert geodesic > chords + 0.01
+
+
+#: a 25 cm step: taller than the agent can climb (0.2 m), lower than the navmesh height
+#: (0.1 m above the floor here) plus the climb
+LOW_BOX = Box("step", "box", (-0.6, 0.0, -0.2), (-0.2, 0.25, 0.2), (120, 40, 40))
+
+
+def test_low_obstacle_is_marked_occupied(tmp_path: Path) -> None:
+    """The map measures heights from the floor, not from the navmesh the agent stands on, so
+    a step just above the agent's climb is an obstacle."""
+    scene = write_box_scene(tmp_path / "scene", extra=[LOW_BOX])
+    config = resolve_episode_config(
+        "discrete",
+        "memory",
+        ["sim.width=160", "sim.height=120", "sim.renderer=raycast", "explorer.max_steps=3"],
+    )
+    sim = make_simulator(config.sim)
+    try:
+        start = AgentState(np.array([-2.5, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))
+        spec = EpisodeSpec("Is there a box?", str(scene), "q", start)
+        result = Episode(sim, config).run(spec, tmp_path / "episode")
+    finally:
+        sim.close()
+    assert result.start_position[1] > 0.05  # the navmesh lies above the floor here
+    occupancy = SemanticMemory.load(tmp_path / "episode" / "memory").occupancy
+    assert occupancy.floor_y == pytest.approx(0.0, abs=1e-6)
+    g = occupancy.grid
+    xs = np.arange(LOW_BOX.lo[0] + 0.025, LOW_BOX.hi[0], g.cell_m)
+    zs = np.arange(LOW_BOX.lo[2] + 0.025, LOW_BOX.hi[2], g.cell_m)
+    xz = np.stack(np.meshgrid(xs, zs), axis=-1).reshape(-1, 2)
+    rows, cols = g.world_to_cells(xz)
+    footprint = occupancy.state[rows, cols]
+    assert np.mean(footprint == OCCUPIED) > 0.8

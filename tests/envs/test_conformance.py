@@ -115,6 +115,15 @@ def test_navigability(sim: Simulator) -> None:
     assert np.linalg.norm(snapped[[0, 2]] - [0.75, 0.0]) < 0.55
 
 
+def test_floor_height_is_the_surface_under_the_navmesh(sim: Simulator) -> None:
+    """Positions sit at the navmesh's height, above the box room's floor (y = 0); the floor
+    height under them is the floor's."""
+    rng = np.random.default_rng(1)
+    for point in [sim.get_state().position] + [sim.sample_navigable_point(rng) for _ in range(5)]:
+        assert point[1] >= 0.0
+        assert sim.floor_height(point) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_geodesic_against_straight_line(sim: Simulator) -> None:
     a, b = np.array([-2.0, 0.0, -1.0]), np.array([-2.0, 0.0, 1.2])
     assert sim.geodesic_distance(a, b) == pytest.approx(2.2, rel=0.02)
