@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw, yup_to_zup
+from aeqa.envs.navigation import NavSpec
 from aeqa.envs.palette import EMISSIVE, PALETTE
 from aeqa.envs.semantic import SemanticInstance, linear_to_srgb_u8, rgb_to_hex, write_semantic_txt
 
@@ -876,6 +877,11 @@ class GeneratedScene:
     objects: list[PlacedObject]
     start_position: tuple[float, float, float]
     start_yaw_rad: float
+    size: str = "apartment"
+    #: houses: per room, the rectangles its floor is made of (an L-shaped room has two)
+    room_parts: list[list[Rect]] = field(default_factory=list)
+    #: houses: boundaries between two rooms with no wall (``rooms`` are their region ids)
+    openings: list[SharedWall] = field(default_factory=list)
 
 
 # --- floor plan ------------------------------------------------------------------------------
@@ -897,6 +903,11 @@ def _row_layouts(count: int) -> list[tuple[int, ...]]:
 def _partition_dm(total_dm: int, parts: int, rng: np.random.Generator) -> list[int]:
     """Random room lengths in decimetres, each within ``ROOM_SIDE_M``, summing to ``total_dm``."""
     lo, hi = (round(10 * v) for v in ROOM_SIDE_M)
+    return _split_dm(total_dm, parts, lo, hi, rng)
+
+
+def _split_dm(total_dm: int, parts: int, lo: int, hi: int, rng: np.random.Generator) -> list[int]:
+    """Random whole-decimetre lengths, each in ``[lo, hi]``, summing to ``total_dm``."""
     sizes = []
     remaining = total_dm
     for left in range(parts, 1, -1):
@@ -2054,6 +2065,654 @@ def build_scene(seed: int, num_rooms: int | None = None) -> GeneratedScene:
     )
 
 
+# --- houses ----------------------------------------------------------------------------------
+
+SIZES = ("apartment", "house")
+MIN_HOUSE_ROOMS, MAX_HOUSE_ROOMS = 10, 25
+#: the navigable floor (m2, the start's island) a house is drawn again until it has, by the
+#: estimate of :func:`_navigable_estimate_m2`; inside the advertised 120-300 m2 by a margin
+#: for the difference between that estimate and the simulator's navmesh
+HOUSE_NAVIGABLE_M2 = (130.0, 290.0)
+HOUSE_TRIES = 40
+#: decimetre ranges: hallway widths, main hallway length, depth of the rooms along it
+HALLWAY_WIDTH_DM = (12, 16)
+MAIN_HALLWAY_DM = (80, 170)
+BAND_DEPTH_DM = (32, 55)
+BAND_ROOM_DM = (25, 55)
+WING_LENGTH_DM = (30, 90)
+WING_ROOM_DM = (25, 50)
+WING_DEPTH_DM = (30, 50)
+OPEN_PLAN_WIDTH_DM = (50, 75)
+#: a bathroom or closet cut from a room's corner, leaving the room L-shaped
+CORNER_ROOM_DM = (20, 27)
+MAX_BEDROOMS = 5
+OPENING_KEEPOUT_DEPTH_M = 0.6
+MIN_OPENING_ENTRY_M = 0.8
+OPENING_ENTRY_DEPTH_M = 0.45
+PUBLIC_ROOM_TYPES = ("hallway", "kitchen", "dining room", "living room")
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A room beside a hallway, in whole decimetres: ``u0..u1`` along the hallway wall (x when
+    ``along_x``, else z), from ``v_edge`` on that wall to ``v_far`` at its back."""
+
+    along_x: bool
+    u0: int
+    u1: int
+    v_edge: int
+    v_far: int
+
+    @property
+    def length(self) -> int:
+        return self.u1 - self.u0
+
+    @property
+    def depth(self) -> int:
+        return abs(self.v_far - self.v_edge)
+
+    def box(self, u0: int, u1: int, va: int, vb: int) -> tuple[int, int, int, int]:
+        """(x0, z0, x1, z1) of the part ``u0..u1`` along and ``va..vb`` deep."""
+        v0, v1 = min(va, vb), max(va, vb)
+        return (u0, v0, u1, v1) if self.along_x else (v0, u0, v1, u1)
+
+
+@dataclass
+class _HousePlan:
+    """A house's floor plan: rectangular cells grouped into rooms. No wall stands between two
+    cells of one room (an L-shaped room) or of an ``open_rooms`` pair (an open plan)."""
+
+    cells: list[Rect] = field(default_factory=list)
+    cell_room: list[int] = field(default_factory=list)
+    room_types: list[str] = field(default_factory=list)
+    open_rooms: set[tuple[int, int]] = field(default_factory=set)
+    #: room -> the cell its programme furnishes (the others are furnished as side areas)
+    main_cell: dict[int, int] = field(default_factory=dict)
+    #: a room cut from another's corner -> that room
+    cut_from: dict[int, int] = field(default_factory=dict)
+
+    def room(self, room_type: str) -> int:
+        self.room_types.append(room_type)
+        return len(self.room_types) - 1
+
+    def cell(self, room: int, box_dm: tuple[int, int, int, int]) -> int:
+        x0, z0, x1, z1 = box_dm
+        self.cells.append(Rect(x0 / 10, z0 / 10, x1 / 10, z1 / 10))
+        self.cell_room.append(room)
+        self.main_cell.setdefault(room, len(self.cells) - 1)
+        return len(self.cells) - 1
+
+    def open(self, a: int, b: int) -> None:
+        self.open_rooms.add((min(a, b), max(a, b)))
+
+    def is_open(self, wall: SharedWall) -> bool:
+        a, b = (self.cell_room[i] for i in wall.rooms)
+        return a == b or (min(a, b), max(a, b)) in self.open_rooms
+
+    @property
+    def floor_area_m2(self) -> float:
+        return sum(c.area for c in self.cells)
+
+
+def _draw_dm(rng: np.random.Generator, lo_hi: tuple[int, int]) -> int:
+    return int(rng.integers(lo_hi[0], lo_hi[1] + 1))
+
+
+def _split_run(total_dm: int, lo_hi: tuple[int, int], rng: np.random.Generator) -> list[int]:
+    """``total_dm`` cut into a drawn number of lengths within ``lo_hi``."""
+    lo, hi = lo_hi
+    fewest, most = -(-total_dm // hi), total_dm // lo
+    if fewest > most:
+        return []
+    return _split_dm(total_dm, int(rng.integers(fewest, most + 1)), lo, hi, rng)
+
+
+def _add_open_plan(
+    plan: _HousePlan, hall: int, x0: int, z0: int, z1: int, rng: np.random.Generator
+) -> None:
+    """The kitchen, dining and living area across the main hallway's end, without walls
+    between them or to the hallway: three strips, or a living room wrapped in an L around
+    the kitchen."""
+    x1 = x0 + _draw_dm(rng, OPEN_PLAN_WIDTH_DM)
+    depth = z1 - z0
+    kitchen_low = bool(rng.random() < 0.5)
+    rooms: list[int] = []
+    if rng.random() < 0.5:
+        three = depth > 2 * BAND_ROOM_DM[1] or bool(rng.random() < 0.6)
+        types = ["kitchen", "dining room", "living room"] if three else ["kitchen", "living room"]
+        # The living room takes the largest share, the kitchen the smallest.
+        sizes = sorted(_split_dm(depth, len(types), BAND_ROOM_DM[0], BAND_ROOM_DM[1], rng))
+        if not kitchen_low:
+            sizes.reverse()
+            types.reverse()
+        z = z0
+        for room_type, size in zip(types, sizes, strict=True):
+            rooms.append(plan.room(room_type))
+            plan.cell(rooms[-1], (x0, z, x1, z + size))
+            z += size
+    else:
+        strip = _draw_dm(rng, (30, 45))
+        kitchen_width = int(rng.integers(BAND_ROOM_DM[0], x1 - x0 - BAND_ROOM_DM[0] + 1))
+        kitchen_west = bool(rng.random() < 0.5)
+        zs = z0 + strip if kitchen_low else z1 - strip
+        strip_z = (z0, zs) if kitchen_low else (zs, z1)
+        rest_z = (zs, z1) if kitchen_low else (z0, zs)
+        xk = x0 + kitchen_width if kitchen_west else x1 - kitchen_width
+        kitchen_x = (x0, xk) if kitchen_west else (xk, x1)
+        arm_x = (xk, x1) if kitchen_west else (x0, xk)
+        living, kitchen = plan.room("living room"), plan.room("kitchen")
+        rooms = [living, kitchen]
+        plan.cell(living, (x0, rest_z[0], x1, rest_z[1]))
+        plan.cell(living, (arm_x[0], strip_z[0], arm_x[1], strip_z[1]))
+        plan.cell(kitchen, (kitchen_x[0], strip_z[0], kitchen_x[1], strip_z[1]))
+    for a, b in itertools.combinations([hall, *rooms], 2):
+        plan.open(a, b)
+
+
+def _hallway_slots(
+    plan: _HousePlan,
+    hall: int,
+    length: int,
+    width: int,
+    depths: dict[int, int],
+    branch_sides: list[int],
+    rng: np.random.Generator,
+) -> list[_Slot]:
+    """Rooms along both sides of the main hallway (x from 0 to ``length``, z from 0 to
+    ``width``) and its branches: a branch leaves the hallway at a T junction, runs through
+    the rooms on that side and on between its own rooms to a dead end."""
+    slots = []
+    for sign in (-1, 1):
+        edge = 0 if sign < 0 else width
+        depth = depths[sign]
+        back = edge + sign * depth
+        segments = [(0, length)]
+        if sign in branch_sides:
+            branch_width = _draw_dm(rng, HALLWAY_WIDTH_DM)
+            xb = int(rng.integers(BAND_ROOM_DM[0], length - branch_width - BAND_ROOM_DM[0] + 1))
+            far = back + sign * _draw_dm(rng, WING_LENGTH_DM)
+            branch = plan.room("hallway")
+            plan.cell(branch, (xb, min(edge, far), xb + branch_width, max(edge, far)))
+            plan.open(hall, branch)
+            segments = [(0, xb), (xb + branch_width, length)]
+            for wall_x, outward in ((xb, -1), (xb + branch_width, 1)):
+                if rng.random() < 0.15:
+                    continue
+                room_depth = _draw_dm(rng, WING_DEPTH_DM)
+                u = back
+                for size in _split_run(abs(far - back), WING_ROOM_DM, rng):
+                    u0, u1 = sorted((u, u + sign * size))
+                    slots.append(_Slot(False, u0, u1, wall_x, wall_x + outward * room_depth))
+                    u += sign * size
+        for s0, s1 in segments:
+            u = s0
+            for size in _split_run(s1 - s0, BAND_ROOM_DM, rng):
+                slots.append(_Slot(True, u, u + size, edge, back))
+                u += size
+    return slots
+
+
+def _private_room_types(slots: Sequence[_Slot], rng: np.random.Generator) -> list[str]:
+    """Bathrooms among the smallest rooms, maybe an office, bedrooms for the rest; beyond
+    ``MAX_BEDROOMS`` bedrooms, a library (the largest of the rest) and an office."""
+    count = len(slots)
+    types = ["bedroom"] * count
+    by_size = sorted(range(count), key=lambda i: (slots[i].length * slots[i].depth, i))
+    baths = 1 + int(count >= 7) + int(count >= 12)
+    for i in rng.choice(by_size[: baths + 1], size=min(baths, count), replace=False):
+        types[int(i)] = "bathroom"
+    rest = [i for i in range(count) if types[i] == "bedroom"]
+    if len(rest) >= 3 and rng.random() < 0.75:
+        types[rest.pop(int(rng.integers(len(rest))))] = "office"
+    extra = len(rest) - MAX_BEDROOMS
+    if extra > 0:
+        order = [int(i) for i in rng.permutation(rest)][: min(extra, 2)]
+        order.sort(key=lambda i: (-slots[i].length * slots[i].depth, i))
+        for i, room_type in zip(order, ("library", "office"), strict=False):
+            types[i] = room_type
+    return types
+
+
+def _add_slot_room(plan: _HousePlan, slot: _Slot, room_type: str, rng: np.random.Generator) -> None:
+    """The room of a slot; a bedroom or office big enough may lose a corner to a bathroom or
+    closet (beside the hallway or at the back) and become L-shaped."""
+    room = plan.room(room_type)
+    lo, hi = CORNER_ROOM_DM
+    can_cut = slot.length - BAND_ROOM_DM[0] >= lo and slot.depth - 15 >= lo
+    if room_type not in ("bedroom", "office") or not can_cut or rng.random() >= 0.55:
+        plan.cell(room, slot.box(slot.u0, slot.u1, slot.v_edge, slot.v_far))
+        return
+    cut_u = int(rng.integers(lo, min(hi, slot.length - BAND_ROOM_DM[0]) + 1))
+    cut_v = int(rng.integers(lo, min(hi, slot.depth - 15) + 1))
+    sign = 1 if slot.v_far > slot.v_edge else -1
+    at_u1, beside_hall = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+    main_u = (slot.u0, slot.u1 - cut_u) if at_u1 else (slot.u0 + cut_u, slot.u1)
+    corner_u = (slot.u1 - cut_u, slot.u1) if at_u1 else (slot.u0, slot.u0 + cut_u)
+    split_v = slot.v_edge + sign * cut_v if beside_hall else slot.v_far - sign * cut_v
+    corner_v = (slot.v_edge, split_v) if beside_hall else (split_v, slot.v_far)
+    arm_v = (split_v, slot.v_far) if beside_hall else (slot.v_edge, split_v)
+    plan.cell(room, slot.box(*main_u, slot.v_edge, slot.v_far))
+    plan.cell(room, slot.box(*corner_u, *arm_v))
+    corner = plan.room("bathroom" if rng.random() < 0.6 else "closet")
+    plan.cell(corner, slot.box(*corner_u, *corner_v))
+    plan.cut_from[corner] = room
+
+
+def _draw_house_plan(rng: np.random.Generator) -> _HousePlan:
+    """A main hallway with rooms on both sides, one or two branch hallways with their own
+    rooms, and an open-plan kitchen, dining and living area across its end."""
+    plan = _HousePlan()
+    width = _draw_dm(rng, HALLWAY_WIDTH_DM)
+    length = _draw_dm(rng, MAIN_HALLWAY_DM)
+    depths = {-1: _draw_dm(rng, BAND_DEPTH_DM), 1: _draw_dm(rng, BAND_DEPTH_DM)}
+    hall = plan.room("hallway")
+    plan.cell(hall, (0, 0, length, width))
+    _add_open_plan(plan, hall, length, -depths[-1], width + depths[1], rng)
+    first = -1 if rng.random() < 0.5 else 1
+    branch_sides = [first] + ([-first] if rng.random() < 0.45 else [])
+    slots = _hallway_slots(plan, hall, length, width, depths, branch_sides, rng)
+    for slot, room_type in zip(slots, _private_room_types(slots, rng), strict=True):
+        _add_slot_room(plan, slot, room_type, rng)
+    for a, b in itertools.combinations(plan.cells, 2):
+        if a.overlaps(b):
+            raise RuntimeError(f"house cells {a} and {b} overlap")  # pragma: no cover
+    return plan
+
+
+def _sample_house_plan(rng: np.random.Generator, num_rooms: int | None) -> _HousePlan:
+    """A plan with 10 to 25 rooms (``num_rooms`` where given) and a floor area likely to give
+    the navigable area the house promises."""
+    for _ in range(5000):
+        plan = _draw_house_plan(rng)
+        count = len(plan.room_types)
+        wanted = num_rooms is None and MIN_HOUSE_ROOMS <= count <= MAX_HOUSE_ROOMS
+        if (wanted or count == num_rooms) and 200.0 <= plan.floor_area_m2 <= 430.0:
+            return plan
+    raise RuntimeError(f"no house plan with {num_rooms} rooms found")  # pragma: no cover
+
+
+def _room_names(types: Sequence[str]) -> list[str]:
+    """ "bedroom", "bedroom 2", ...: a number from the second room of a type on."""
+    seen: dict[str, int] = {}
+    names = []
+    for room_type in types:
+        seen[room_type] = seen.get(room_type, 0) + 1
+        names.append(room_type if seen[room_type] == 1 else f"{room_type} {seen[room_type]}")
+    return names
+
+
+def _reached_rooms(plan: _HousePlan, doorway_walls: Sequence[SharedWall]) -> set[int]:
+    """Rooms reached from the main hallway (room 0) through doorways and open boundaries."""
+    links = [tuple(sorted(plan.cell_room[c] for c in w.rooms)) for w in doorway_walls]
+    links += list(plan.open_rooms)
+    reached = {0}
+    frontier = [0]
+    while frontier:
+        room = frontier.pop()
+        for a, b in links:
+            other = b if a == room else a if b == room else None
+            if other is not None and other not in reached:
+                reached.add(other)
+                frontier.append(other)
+    return reached
+
+
+def _house_doorway_walls(
+    plan: _HousePlan, walls: Sequence[SharedWall], rng: np.random.Generator
+) -> list[SharedWall]:
+    """One doorway from each closed-off room to a hallway (a bathroom or closet cut from a
+    room's corner opens into that room instead, half the time), then more between a reached
+    and an unreached room, through public rooms where possible, until every room is reached."""
+    candidates = [w for w in walls if w.fits_doorway and not plan.is_open(w)]
+    room_of, types = plan.cell_room, plan.room_types
+
+    def walls_to(room: int, wanted: set[int]) -> list[SharedWall]:
+        return [
+            w
+            for w in candidates
+            if any(room_of[a] == room and room_of[b] in wanted for a, b in (w.rooms, w.rooms[::-1]))
+        ]
+
+    hallways = {r for r, t in enumerate(types) if t == "hallway"}
+    chosen: list[SharedWall] = []
+    for room, room_type in enumerate(types):
+        if room_type in PUBLIC_ROOM_TYPES:
+            continue
+        to_hall = walls_to(room, hallways)
+        parent = plan.cut_from.get(room)
+        to_parent = [] if parent is None else walls_to(room, {parent})
+        pool = to_parent if to_parent and (not to_hall or rng.random() < 0.5) else to_hall
+        if pool:
+            chosen.append(pool[int(rng.integers(len(pool)))])
+    reached = _reached_rooms(plan, chosen)
+    while len(reached) < len(types):
+        crossing = [
+            w
+            for w in candidates
+            if (room_of[w.rooms[0]] in reached) != (room_of[w.rooms[1]] in reached)
+        ]
+        public = [
+            w for w in crossing if any(types[room_of[c]] in PUBLIC_ROOM_TYPES for c in w.rooms)
+        ]
+        pool = public or crossing
+        if not pool:
+            raise RuntimeError("a house room has no wall for a doorway")  # pragma: no cover
+        chosen.append(pool[int(rng.integers(len(pool)))])
+        reached = _reached_rooms(plan, chosen)
+    return chosen
+
+
+def _build_house_structure(
+    plan: _HousePlan,
+    walls: Sequence[SharedWall],
+    doorways: Sequence[Doorway],
+    ceiling_height_m: float,
+    rng: np.random.Generator,
+) -> list[StructurePiece]:
+    """Floor and ceiling slabs per cell, exterior walls, and walls with doorways cut out
+    between cells, except where the plan leaves a boundary open. Colours are per room."""
+    h = ceiling_height_m
+    rooms = range(len(plan.room_types))
+    wall_colors = [str(rng.choice(WALL_COLORS)) for _ in rooms]
+    floor_colors = [str(rng.choice(FLOOR_COLORS)) for _ in rooms]
+    pieces: list[StructurePiece] = []
+    for cell, room in zip(plan.cells, plan.cell_room, strict=True):
+        b = cell
+        pieces.append(
+            StructurePiece(
+                "floor",
+                room,
+                floor_colors[room],
+                _aabox((b.x0, -SLAB_THICKNESS_M, b.z0), (b.x1, 0.0, b.z1)),
+            )
+        )
+        pieces.append(
+            StructurePiece(
+                "ceiling",
+                room,
+                CEILING_COLOR,
+                _aabox((b.x0, h, b.z0), (b.x1, h + SLAB_THICKNESS_M, b.z1)),
+            )
+        )
+    door_of = {d.wall: d for d in doorways}
+    for wall in walls:
+        if plan.is_open(wall):
+            continue
+        room = plan.cell_room[wall.rooms[0]]
+        doorway = door_of.get(wall)
+        if doorway is None:
+            boxes = [_wall_box(wall.axis, wall.line, wall.lo, wall.hi, 0.0, h)]
+        else:
+            o_lo, o_hi = doorway.opening
+            boxes = [
+                _wall_box(wall.axis, wall.line, wall.lo, o_lo, 0.0, h),
+                _wall_box(wall.axis, wall.line, o_hi, wall.hi, 0.0, h),
+                _wall_box(wall.axis, wall.line, o_lo, o_hi, DOOR_HEIGHT_M, h),
+            ]
+        pieces += [StructurePiece("wall", room, wall_colors[room], box) for box in boxes]
+    for index, (cell, room) in enumerate(zip(plan.cells, plan.cell_room, strict=True)):
+        for edge in _room_edges(Room(index, "", "", cell)):
+            for lo, hi in _exterior_intervals(edge, index, walls):
+                box = _wall_box(edge.axis, edge.line, lo, hi, 0.0, h)
+                pieces.append(StructurePiece("wall", room, wall_colors[room], box))
+    return pieces
+
+
+def _wall_side(room: Room, wall: SharedWall) -> str:
+    b = room.bounds
+    if wall.axis == "x":
+        return "+x" if abs(b.x1 - wall.line) < 1e-6 else "-x"
+    return "+z" if abs(b.z1 - wall.line) < 1e-6 else "-z"
+
+
+def _add_opening(layout: RoomLayout, wall: SharedWall, ceiling_height_m: float) -> None:
+    """An open boundary: kept clear like a wide doorway, so furniture stands neither in front
+    of it nor against the wall that is not there."""
+    side = layout.side(_wall_side(layout.room, wall))
+    lo, hi = max(wall.lo, side.lo), min(wall.hi, side.hi)
+    side.reservations.append(Reservation(wall.lo, wall.hi, 0.0, ceiling_height_m, "doorway"))
+    if hi > lo:
+        layout.keepouts.append(side.strip(lo, hi, OPENING_KEEPOUT_DEPTH_M))
+    # A sliver (where a hallway's end meets two rooms) is no way in; an entry must keep the
+    # path clearance from the cell's edges, which _paths_clear treats as walls.
+    if hi - lo >= MIN_OPENING_ENTRY_M:
+        margin = OPENING_ENTRY_DEPTH_M
+        along = min(max((lo + hi) / 2, side.lo + margin), side.hi - margin)
+        layout.entries.append(side.point(along, margin))
+
+
+def _furnish_dining_room(f: Furnisher, layout: RoomLayout) -> None:
+    table = None
+    for members, against_wall in _dining_groups(f):
+        placed = f.place_group(layout, members, against_wall, tries=15)
+        if placed is not None:
+            table = placed[0]
+            break
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("cabinet"))
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.4):
+        f.place_single(layout, f.spec("floor lamp"), corner_bias=0.8)
+    _add_windows(f, layout, 1)
+    if f.chance(0.5):
+        f.place_on(layout, table, f.spec("mug"), any_turn=True)
+    if f.chance(0.3):
+        f.place_on(layout, table, f.spec("plant", scale_range=(0.4, 0.55)))
+    _add_pictures(f, layout, 1 + int(f.chance(0.4)))
+
+
+def _furnish_library(f: Furnisher, layout: RoomLayout) -> None:
+    """Shelves, a reading chair and its lamp; no sofa or tv, so questions about the living
+    room's uses stay about the living room alone."""
+    for _ in range(2 + int(f.chance(0.5))):
+        f.place_single(layout, f.spec("bookshelf"))
+    f.place_single(layout, f.spec("armchair"), against_wall=f.chance(0.5))
+    if f.chance(0.7):
+        f.place_single(layout, f.spec("floor lamp"), corner_bias=0.8)
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("rug"), against_wall=False)
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    _add_windows(f, layout, 1)
+    _add_pictures(f, layout, int(f.chance(0.6)))
+
+
+def _furnish_closet(f: Furnisher, layout: RoomLayout) -> None:
+    if f.place_single(layout, f.spec("wardrobe")) is None:
+        f.place_single(layout, f.spec("cabinet"))
+    if f.chance(0.6):
+        f.place_single(layout, f.spec("shoe rack"))
+    if f.chance(0.3):
+        f.place_on_wall(layout, f.spec("mirror"), (1.0, 1.2))
+
+
+def _furnish_corridor(f: Furnisher, layout: RoomLayout) -> None:
+    """A hallway other than the one with the front door: a few things along its walls."""
+    if f.chance(0.4):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    if f.chance(0.3):
+        f.place_single(layout, f.spec("cabinet"))
+    if f.chance(0.2):
+        f.place_single(layout, f.spec("bookshelf"))
+    _add_pictures(f, layout, 1 + int(f.chance(0.5)))
+
+
+def _furnish_side_area(f: Furnisher, layout: RoomLayout) -> None:
+    """The second leg of an L-shaped room: a dining corner of a living room, a desk or a
+    wardrobe in a bedroom, an armchair or shelves elsewhere."""
+    room_type = layout.room.room_type
+    if room_type == "living room" and f.chance(0.6):
+        for members, against_wall in _dining_groups(f):
+            if f.place_group(layout, members, against_wall, tries=15) is not None:
+                break
+    elif room_type in ("bedroom", "office") and f.chance(0.5):
+        desk, chair = f.spec("desk"), f.spec("chair")
+        chair_z = desk.dims_m[2] + 0.08 + chair.dims_m[2] / 2
+        groups = [
+            [Member(desk, 0.0, desk.dims_m[2] / 2), Member(chair, 0.0, chair_z, 2)],
+            [Member(desk, 0.0, desk.dims_m[2] / 2)],
+        ]
+        placed = f.place_first(layout, groups)
+        if placed and f.chance(0.6):
+            f.place_on(layout, placed[0], f.spec("lamp"), any_turn=True)
+    elif room_type == "bedroom":
+        f.place_single(layout, f.spec("wardrobe"))
+    else:
+        f.place_single(layout, f.spec("armchair" if f.chance(0.5) else "bookshelf"))
+    if f.chance(0.5):
+        f.place_single(layout, f.spec("plant"), corner_bias=0.8)
+    _add_windows(f, layout, int(f.chance(0.7)))
+    _add_pictures(f, layout, int(f.chance(0.5)))
+
+
+_HOUSE_PROGRAMMES: dict[str, Callable[[Furnisher, RoomLayout], None]] = {
+    **_PROGRAMMES,
+    "dining room": _furnish_dining_room,
+    "library": _furnish_library,
+    "closet": _furnish_closet,
+}
+
+
+def _navigable_estimate_m2(
+    cells: Sequence[Rect],
+    structure: Sequence[StructurePiece],
+    objects: Sequence[PlacedObject],
+    start_xz: tuple[float, float],
+) -> float:
+    """The start island's navigable floor (m2) on a ``NAV_GRID_M`` grid, for habitat's default
+    agent (0.1 m radius, 1.5 m tall, 0.2 m climb): floor minus the footprints of walls and of
+    what an agent can neither step over nor walk under, eroded by the radius. Close to the
+    navmesh's island, so a house can be drawn again before it is written."""
+    spec = NavSpec()
+    bounds = Rect.union(cells)
+    cols = int(math.ceil(bounds.width / NAV_GRID_M))
+    rows = int(math.ceil(bounds.depth / NAV_GRID_M))
+    xs = bounds.x0 + (np.arange(cols) + 0.5) * NAV_GRID_M
+    zs = bounds.z0 + (np.arange(rows) + 0.5) * NAV_GRID_M
+    free = np.zeros((rows, cols), dtype=bool)
+
+    def fill(x0: float, z0: float, x1: float, z1: float, value: bool) -> None:
+        r0, r1 = np.searchsorted(zs, [z0, z1])
+        c0, c1 = np.searchsorted(xs, [x0, x1])
+        free[r0:r1, c0:c1] = value
+
+    for cell in cells:
+        fill(cell.x0, cell.z0, cell.x1, cell.z1, True)
+    boxes = [p.box.aabb() for p in structure if p.category == "wall"]
+    boxes += [(o.bbox_min, o.bbox_max) for o in objects]
+    for lo, hi in boxes:
+        if lo[1] < spec.agent_height_m and hi[1] > spec.max_climb_m:
+            fill(lo[0], lo[2], hi[0], hi[2], False)
+    distance = ndimage.distance_transform_edt(free) * NAV_GRID_M - NAV_GRID_M / 2
+    labels, _ = ndimage.label(distance >= spec.agent_radius_m)
+    row = int(np.clip(np.searchsorted(zs, start_xz[1]), 0, rows - 1))
+    col = int(np.clip(np.searchsorted(xs, start_xz[0]), 0, cols - 1))
+    island = labels[row, col]
+    return float(np.count_nonzero(labels == island) * NAV_GRID_M**2) if island else 0.0
+
+
+def _furnished_house(
+    seed: int, plan: _HousePlan, rng: np.random.Generator
+) -> tuple[GeneratedScene, float]:
+    """Walls, doorways and furniture for a plan; returns the scene and its navigable
+    estimate. Built per cell, then cells are mapped to rooms for the scene."""
+    ceiling = round(float(rng.uniform(2.6, 2.8)), 2)
+    room_of = plan.cell_room
+    walls = _shared_walls(plan.cells)
+    doorways = [_make_doorway(w, rng) for w in _house_doorway_walls(plan, walls, rng)]
+    structure = _build_house_structure(plan, walls, doorways, ceiling, rng)
+    names = _room_names(plan.room_types)
+    cell_rooms = [
+        Room(i, names[room_of[i]], plan.room_types[room_of[i]], cell)
+        for i, cell in enumerate(plan.cells)
+    ]
+    layouts = [_make_layout(room, walls) for room in cell_rooms]
+    for i, layout in enumerate(layouts):
+        if plan.main_cell[room_of[i]] != i:  # side areas of L-shaped rooms keep no hub
+            layout.hub = None
+            layout.keepouts.clear()
+    for doorway in doorways:
+        for cell in doorway.wall.rooms:
+            _add_doorway(layouts[cell], doorway, ceiling)
+    openings = [w for w in walls if plan.is_open(w)]
+    for wall in openings:
+        for cell in wall.rooms:
+            _add_opening(layouts[cell], wall, ceiling)
+    furnisher = Furnisher(rng, ceiling)
+    for doorway in doorways:
+        if furnisher.chance(0.75):
+            furnisher.place_open_door(layouts, doorway)
+    front_rooms = [plan.main_cell[0]] + [
+        plan.main_cell[r] for r, t in enumerate(plan.room_types) if t == "living room"
+    ]
+    for cell in front_rooms:
+        before = len(furnisher.objects)
+        _add_front_door(furnisher, layouts[cell])
+        if len(furnisher.objects) > before:
+            break
+    for i, layout in enumerate(layouts):
+        room = room_of[i]
+        if plan.main_cell[room] != i:
+            _furnish_side_area(furnisher, layout)
+        elif layout.room.room_type == "hallway" and room != 0:
+            _furnish_corridor(furnisher, layout)
+        else:
+            _HOUSE_PROGRAMMES[layout.room.room_type](furnisher, layout)
+    position, yaw = _start_pose(layouts, furnisher.objects, rng)
+    estimate = _navigable_estimate_m2(
+        plan.cells, structure, furnisher.objects, (position[0], position[2])
+    )
+    for obj in furnisher.objects:
+        obj.region_id = room_of[obj.region_id]
+
+    def to_rooms(wall: SharedWall) -> SharedWall:
+        a, b = (room_of[c] for c in wall.rooms)
+        return SharedWall((a, b), wall.axis, wall.line, wall.lo, wall.hi)
+
+    parts = [
+        [c for c, r in zip(plan.cells, room_of, strict=True) if r == room]
+        for room in range(len(names))
+    ]
+    rooms = [
+        Room(room, names[room], plan.room_types[room], Rect.union(parts[room]))
+        for room in range(len(names))
+    ]
+    scene = GeneratedScene(
+        seed=seed,
+        ceiling_height_m=ceiling,
+        rooms=rooms,
+        doorways=[Doorway(to_rooms(d.wall), d.center, d.width_m) for d in doorways],
+        structure=structure,
+        objects=furnisher.objects,
+        start_position=position,
+        start_yaw_rad=yaw,
+        size="house",
+        room_parts=parts,
+        openings=[to_rooms(w) for w in openings if room_of[w.rooms[0]] != room_of[w.rooms[1]]],
+    )
+    return scene, estimate
+
+
+def build_house(seed: int, num_rooms: int | None = None) -> GeneratedScene:
+    """Generate a house in memory (world frame); :func:`generate_scene` writes it.
+
+    A house is drawn again (from the same generator) until its navigable floor, as estimated
+    here, lies in ``HOUSE_NAVIGABLE_M2``.
+    """
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(HOUSE_TRIES):
+        plan = _sample_house_plan(rng, num_rooms)
+        scene, estimate = _furnished_house(seed, plan, rng)
+        if HOUSE_NAVIGABLE_M2[0] <= estimate <= HOUSE_NAVIGABLE_M2[1]:
+            return scene
+        estimates.append(round(estimate))
+    raise RuntimeError(  # pragma: no cover
+        f"no house with {HOUSE_NAVIGABLE_M2} m2 of navigable floor for seed {seed}: {estimates}"
+    )
+
+
 # --- meshes ----------------------------------------------------------------------------------
 
 
@@ -2280,7 +2939,7 @@ def _scene_json(scene: GeneratedScene, instances: Sequence[_Instance]) -> dict[s
                 "bbox_max": _rv(hi),
             }
         )
-    return {
+    data: dict[str, Any] = {
         "format": SCENE_FORMAT,
         "generator": {"seed": scene.seed, "version": GENERATOR_VERSION},
         "ceiling_height_m": _r(scene.ceiling_height_m),
@@ -2309,6 +2968,24 @@ def _scene_json(scene: GeneratedScene, instances: Sequence[_Instance]) -> dict[s
             "rotation": _rv(quat_from_yaw(scene.start_yaw_rad)),
         },
     }
+    if scene.size != "apartment":
+        # Apartments keep the files they had before sizes existed: no "size" means apartment.
+        data["generator"]["size"] = scene.size
+        for region, parts in zip(data["regions"], scene.room_parts, strict=True):
+            region["parts"] = [
+                {"bounds_min": _rv([r.x0, r.z0]), "bounds_max": _rv([r.x1, r.z1])} for r in parts
+            ]
+        data["openings"] = [_opening_json(w) for w in scene.openings]
+    return data
+
+
+def _opening_json(wall: SharedWall) -> dict[str, Any]:
+    """An open boundary as its two region ids and its (x, z) end points."""
+    if wall.axis == "x":
+        start, end = (wall.line, wall.lo), (wall.line, wall.hi)
+    else:
+        start, end = (wall.lo, wall.line), (wall.hi, wall.line)
+    return {"region_ids": list(wall.rooms), "start": _rv(start), "end": _rv(end)}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -2370,29 +3047,42 @@ def write_scene(scene: GeneratedScene, base: Path, rng: np.random.Generator) -> 
 # --- public API ------------------------------------------------------------------------------
 
 
-def generate_scene(out_dir: Path, name: str, seed: int, num_rooms: int | None = None) -> Path:
-    """Generate one furnished apartment and write it in HM3D's layout.
+def generate_scene(
+    out_dir: Path,
+    name: str,
+    seed: int,
+    num_rooms: int | None = None,
+    size: str = "apartment",
+) -> Path:
+    """Generate one furnished apartment or house and write it in HM3D's layout.
 
     Args:
         out_dir: folder for the files (created if missing).
         name: the scene's basename; files are ``out_dir/name.glb``, ``name.semantic.glb``,
             ``name.semantic.txt``, ``name.stage_config.json`` and ``name.scene.json``.
-        seed: non-negative integer; the same seed gives byte-identical files.
-        num_rooms: 3 to 7, or None to draw it from the seed.
+        seed: non-negative integer; the same seed (and size) gives byte-identical files.
+        num_rooms: 3 to 7 for an apartment, 10 to 25 for a house, or None to draw it from
+            the seed.
+        size: ``apartment`` (3 to 7 rooms in rows) or ``house`` (10 to 25 rooms along a
+            branching hallway, an open-plan kitchen, dining and living area, L-shaped rooms,
+            120 to 300 m2 of navigable floor).
 
     Returns:
         The basename path ``out_dir / name``.
 
     Raises:
-        AeqaError: a bad name, seed or room count, or an unwritable folder.
+        AeqaError: a bad name, seed, size or room count, or an unwritable folder.
     """
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise AeqaError(f"scene name {name!r} must be a plain file name such as apartment_000")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise AeqaError(f"seed must be a non-negative integer, got {seed!r}")
-    if num_rooms is not None and not MIN_ROOMS <= num_rooms <= MAX_ROOMS:
+    if size not in SIZES:
+        raise AeqaError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    lo, hi = (MIN_ROOMS, MAX_ROOMS) if size == "apartment" else (MIN_HOUSE_ROOMS, MAX_HOUSE_ROOMS)
+    if num_rooms is not None and not lo <= num_rooms <= hi:
         raise AeqaError(
-            f"num_rooms must be between {MIN_ROOMS} and {MAX_ROOMS} (or unset), got {num_rooms}"
+            f"num_rooms of a {size} must be between {lo} and {hi} (or unset), got {num_rooms}"
         )
     out_dir = Path(out_dir)
     try:
@@ -2400,7 +3090,7 @@ def generate_scene(out_dir: Path, name: str, seed: int, num_rooms: int | None = 
     except OSError as e:
         raise AeqaError(f"{out_dir}: cannot create the output folder ({e})") from e
     seed = int(seed)
-    scene = build_scene(seed, num_rooms)
+    scene = build_scene(seed, num_rooms) if size == "apartment" else build_house(seed, num_rooms)
     base = out_dir / name
     # Key colours come from their own stream so they do not shift with the layout's draws.
     key_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
@@ -2409,9 +3099,10 @@ def generate_scene(out_dir: Path, name: str, seed: int, num_rooms: int | None = 
     except OSError as e:
         raise AeqaError(f"{base}: cannot write the scene files ({e})") from e
     logger.info(
-        "generated %s: seed %d, %d rooms, %d objects, %d triangles",
+        "generated %s: seed %d, %s, %d rooms, %d objects, %d triangles",
         base,
         seed,
+        size,
         len(scene.rooms),
         len(scene.objects),
         triangles,
@@ -2425,8 +3116,9 @@ def scene_seed(seed: int, index: int) -> int:
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
-def generate_scenes(out_dir: Path, count: int, seed: int) -> list[Path]:
-    """Generate ``count`` scenes named ``apartment_000``, ``apartment_001``, ... in ``out_dir``.
+def generate_scenes(out_dir: Path, count: int, seed: int, size: str = "apartment") -> list[Path]:
+    """Generate ``count`` scenes named ``SIZE_000``, ``SIZE_001``, ... (``apartment_000`` or
+    ``house_000``) in ``out_dir``.
 
     Scene ``i`` uses :func:`scene_seed` ``(seed, i)``, so it does not depend on ``count``.
 
@@ -2437,16 +3129,20 @@ def generate_scenes(out_dir: Path, count: int, seed: int) -> list[Path]:
 
     if count < 0:
         raise AeqaError(f"count must be non-negative, got {count}")
+    if size not in SIZES:
+        raise AeqaError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     return [
-        generate_scene(Path(out_dir), f"apartment_{i:03d}", scene_seed(seed, i))
+        generate_scene(Path(out_dir), f"{size}_{i:03d}", scene_seed(seed, i), size=size)
         for i in tqdm(range(count), desc="scenes", unit="scene", disable=count < 2)
     ]
 
 
 __all__ = [
     "PALETTE",
+    "SIZES",
     "Box",
     "GeneratedScene",
+    "build_house",
     "build_scene",
     "generate_scene",
     "generate_scenes",
