@@ -22,7 +22,7 @@ def _cmd_scenes_generate(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise AeqaError(f"--count must be at least 1, got {args.count}")
-    paths = generate_scenes(Path(args.out), args.count, args.seed)
+    paths = generate_scenes(Path(args.out), args.count, args.seed, size=args.size)
     for path in paths:
         print(path)
     return 0
@@ -113,7 +113,7 @@ def _cmd_bench_mapping(args: argparse.Namespace) -> int:
 def _cmd_bench_explore(args: argparse.Namespace) -> int:
     from aeqa.agents.bench import bench_explore
 
-    result = bench_explore(scenes=args.scenes, seed=args.seed, starts=args.starts)
+    result = bench_explore(scenes=args.scenes, seed=args.seed, starts=args.starts, size=args.size)
     _print_result(result, args.json)
     return 0
 
@@ -163,11 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="scenes_command", required=True
     )
     generate = scenes.add_parser(
-        "generate", help="write furnished apartments in HM3D's file layout"
+        "generate", help="write furnished apartments or houses in HM3D's file layout"
     )
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--count", type=int, default=1)
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--size",
+        choices=("apartment", "house"),
+        default="apartment",
+        help="apartment: 3-7 rooms (default); house: 10-25 rooms, branching hallways, "
+        "open plan, 120-300 m2 of navigable floor",
+    )
     generate.set_defaults(handler=_cmd_scenes_generate)
 
     explore = commands.add_parser(
@@ -238,8 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     explore_bench = targets.add_parser(
         "explore", help="explorer coverage at 100/250/500 steps against a random walk"
     )
-    explore_bench.add_argument("--scenes", type=int, default=5, help="generated apartments")
+    explore_bench.add_argument("--scenes", type=int, default=5, help="generated scenes")
     explore_bench.add_argument("--seed", type=int, default=0)
+    explore_bench.add_argument(
+        "--size",
+        choices=("apartment", "house"),
+        default="apartment",
+        help="size of the generated scenes (default: apartment)",
+    )
     explore_bench.add_argument(
         "--starts",
         choices=("random", "scene"),

@@ -137,6 +137,14 @@ def test_bench_explore_returns_json() -> None:
     assert result["episode_time_s"] > 0.0
 
 
+def test_bench_explore_on_houses() -> None:
+    result = bench_explore(scenes=1, seed=4, steps=(10, 20), config=small_config(), size="house")
+    assert result["size"] == "house"
+    assert result["per_scene"][0]["scene"] == "house_000"
+    assert 0.0 < result["coverage"]["10"] <= result["coverage"]["20"] <= 1.0
+    assert 0.0 < result["random_coverage"]["20"] <= 1.0
+
+
 @pytest.mark.slow
 def test_five_apartments_are_covered(tmp_path: Path) -> None:
     """The exploration target: >= 95% of the reachable floor seen on each of five generated

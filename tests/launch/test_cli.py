@@ -82,6 +82,18 @@ def test_scenes_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["scenes", "generate", "--out", str(tmp_path), "--count", "0"]) == 2
 
 
+def test_scenes_generate_houses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["scenes", "generate", "--out", str(tmp_path), "--size", "house", "--seed", "4"]
+    assert main(argv) == 0
+    (base,) = capsys.readouterr().out.split()
+    assert Path(base).name == "house_000"
+    truth = json.loads(Path(base + ".scene.json").read_text(encoding="utf-8"))
+    assert truth["generator"]["size"] == "house"
+    assert 10 <= len(truth["regions"]) <= 25
+    with pytest.raises(SystemExit):
+        main(["scenes", "generate", "--out", str(tmp_path), "--size", "castle"])
+
+
 def test_bench_sim_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "sim", "--json", "--frames", "3"]) == 0
     result = json.loads(capsys.readouterr().out)
