@@ -65,7 +65,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact
 from aeqa.evaluation.questions import (
     Question,
     hm3d_scene_name,
@@ -351,8 +351,8 @@ class EpisodeWorker:
             error = f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout)"
             details = error + "\n"
         except Exception as e:
-            error = f"{type(e).__name__}: {e}"
-            details = traceback.format_exc()
+            error = redact(f"{type(e).__name__}: {e}")
+            details = redact(traceback.format_exc())
         logger.warning("episode %s failed: %s", q.question_id, error)
         if out_dir is not None:
             with contextlib.suppress(OSError):
@@ -867,8 +867,7 @@ def run_batch(
             with another config, results in ``out_dir`` without ``resume``, or workers that
             cannot load the simulator or answering head.
     """
-    from aeqa.envs.config import to_yaml
-    from aeqa.launch.config import save_config
+    from aeqa.launch.config import config_yaml, save_config
 
     t0 = time.perf_counter()
     if engine not in ENGINES:
@@ -885,7 +884,7 @@ def run_batch(
                 f"{out}: no run to resume (no config.yaml); pass the folder of an earlier "
                 "`aeqa evaluate` run, or leave out --resume to start one"
             )
-        if config_path.read_text(encoding="utf-8") != to_yaml(config):
+        if config_path.read_text(encoding="utf-8") != config_yaml(config):
             raise AeqaError(
                 f"{config_path}: the run was made with another config; resume with the same "
                 "--preset, --answerer, --seed, --max-steps and overrides, or start a new run"

@@ -489,7 +489,9 @@ class OpenAIJudge:
     ``temperature``, ``max_tokens`` and the prompt's messages. Transport failures (connection
     errors, timeouts, 429, 5xx) are retried with exponential backoff by the ``openai``
     answerer's client (:meth:`aeqa.agents.answerers.openai_head.OpenAIAnswerer.post`); a reply with
-    no score (a refusal, prose) is asked again, at most ``max_retries`` more times.
+    no score (a refusal, prose) is asked again, at most ``max_retries`` more times. Messages built
+    from a reply have the key redacted (:func:`aeqa.envs.errors.redact`) before they are logged
+    or raised.
 
     Raises:
         AeqaError: bad options or an unreadable prompt (at construction); an unreachable
@@ -561,12 +563,13 @@ class OpenAIJudge:
         why = ""
         for attempt in range(tries):
             response = self._post(body)
-            refusal = _refusal(response)
-            reply = "" if refusal else reply_text(response)
+            # Redacted before anything is cut short or logged: the reply may echo the request.
+            refusal = self._client.redact(_refusal(response))
+            reply = "" if refusal else self._client.redact(reply_text(response))
             value = None if refusal else parse_score(reply)
             if value is not None:
                 return JudgeScore(value, " ".join(reply.split())[:200])
-            why = refusal or f"no score 1..5 in the reply {' '.join(reply.split())[:120]!r}"
+            why = refusal[:150] or f"no score 1..5 in the reply {' '.join(reply.split())[:120]!r}"
             logger.warning(
                 "judge %s, question %s: try %d/%d: %s",
                 self.model,
@@ -577,16 +580,18 @@ class OpenAIJudge:
             )
         plural = "try" if tries == 1 else "tries"
         raise AeqaError(
-            f"judge {self.model} at {self.base_url} gave no score for question "
-            f"{question.question_id} after {tries} {plural} ({why}); check the judge model and "
-            "prompt (the reply must hold an integer 1..5, e.g. 'Score: 4')"
+            self._client.redact(
+                f"judge {self.model} at {self.base_url} gave no score for question "
+                f"{question.question_id} after {tries} {plural} ({why}); check the judge model "
+                "and prompt (the reply must hold an integer 1..5, e.g. 'Score: 4')"
+            )
         )
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             return self._client.post(body)
         except AeqaError as e:
-            raise AeqaError(f"judge: {e}") from e
+            raise AeqaError(self._client.redact(f"judge: {e}")) from e
 
 
 def _refusal(response: dict[str, Any]) -> str:
@@ -601,7 +606,7 @@ def _refusal(response: dict[str, Any]) -> str:
     message = choice.get("message")
     refusal = message.get("refusal") if isinstance(message, dict) else None
     if refusal:
-        return f"the model refused: {' '.join(str(refusal).split())[:120]}"
+        return f"the model refused: {' '.join(str(refusal).split())}"
     if choice.get("finish_reason") == "content_filter":
         return "the endpoint's content filter blocked the reply"
     return ""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aeqa.agents.episode import EpisodeResult
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,10 @@ class ResultsLog:
                 "%s: %s is already recorded; not appending it again", self.path, result.question_id
             )
             return False
-        line = (json.dumps(result.to_json(), separators=(",", ":")) + "\n").encode("utf-8")
+        record = result.to_json()
+        if record.get("error"):
+            record["error"] = redact(str(record["error"]))  # may quote a server's reply
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
@@ -279,7 +282,7 @@ def summarize(
         mean_coverage=_mean([r.coverage for r in ok]),
         mean_wall_time_s=_mean([float(r.wall_time_s.get("total", 0.0)) for r in ok]),
         stop_reasons=dict(sorted(Counter(r.stop_reason for r in records).items())),
-        failures=[Failure(r.question_id, str(r.error)) for r in failed],
+        failures=[Failure(r.question_id, redact(str(r.error))) for r in failed],
     )
 
 

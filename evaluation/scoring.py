@@ -23,6 +23,14 @@ File formats:
 - predictions (OpenEQA's): ``[{"question_id": str, "answer": str | null}, ...]``, extra fields
   ignored;
 - scores and fallback scores: ``{question_id: number}`` (OpenEQA's ``*-metrics.json``);
+- the judged log beside a scores file that ``aeqa score`` writes (``scores.jsonl`` beside
+  ``scores.json``, :class:`JudgedLog`): JSON lines, one per question judged, appended and
+  flushed the moment the judge answers: ``question_id``, ``prediction_sha256`` (SHA-256 of the
+  UTF-8 answer text judged), ``judge`` (:func:`judge_id` of the judge's ``info()``), and
+  ``score`` with the judge's ``reason``, or ``error`` where the judge failed. It ties each score
+  to the prediction it scored: judging again with the same judge reuses the scores of
+  unchanged predictions, and a score whose prediction changed since is not used (re-aggregating
+  with ``--predictions``, and the run report);
 - path lengths: ``{question_id: metres}``;
 - results: JSON lines, each an object with at least ``question_id``, ``path_length_m`` (metres,
   or null where the episode failed) and ``error`` (null or a message). As
@@ -32,9 +40,11 @@ File formats:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact
 from aeqa.evaluation.judges import MAX_SCORE, MIN_SCORE, Judge
 from aeqa.evaluation.questions import (
     CATEGORIES,
@@ -130,6 +140,14 @@ class CategoryScore:
 
 
 @dataclass
+class JudgeFailure:
+    """A question the judge gave no score: its id and the error, on one line."""
+
+    question_id: str
+    error: str
+
+
+@dataclass
 class ScoreSummary:
     """The scores of a question set.
 
@@ -143,6 +161,7 @@ class ScoreSummary:
         fallback_used: how many failed questions took a fallback score.
         judge: the judge's ``info()`` where scores were judged here, else {}.
         sources: the files the scores came from (``questions``, ``predictions``, ...).
+        judge_failures: questions the judge failed on (they count as failed), with its error.
     """
 
     llm_match: float
@@ -154,6 +173,7 @@ class ScoreSummary:
     fallback_used: int = 0
     judge: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    judge_failures: list[JudgeFailure] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +186,9 @@ class ScoreSummary:
             "fallback_used": self.fallback_used,
             "judge": dict(self.judge),
             "sources": dict(self.sources),
+            "judge_failures": [
+                {"question_id": f.question_id, "error": f.error} for f in self.judge_failures
+            ],
         }
 
 
@@ -482,6 +505,160 @@ def check_known(ids: Iterable[str], known: Collection[str], source: str, questio
         )
 
 
+# --- the judged log ----------------------------------------------------------------------------
+
+
+def judged_log_path(scores_path: str | Path) -> Path:
+    """The judged log of a scores file: ``scores.jsonl`` beside ``scores.json``."""
+    path = Path(scores_path)
+    return path.with_suffix(".jsonl") if path.suffix == ".json" else Path(f"{path}.jsonl")
+
+
+def prediction_sha256(prediction: str) -> str:
+    """SHA-256 (hex) of a prediction's UTF-8 text: what a judged score is tied to."""
+    return hashlib.sha256(prediction.encode("utf-8")).hexdigest()
+
+
+def judge_id(info: Mapping[str, Any]) -> str:
+    """A short hash of a judge's ``info()``: scores are reused only from the same judge."""
+    text = json.dumps(dict(info), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class JudgedEntry:
+    """One line of a judged log: the score a judge gave one prediction, or why it gave none.
+
+    Attributes:
+        question_id: the question.
+        prediction_sha256: :func:`prediction_sha256` of the answer judged.
+        judge: :func:`judge_id` of the judge.
+        score: 1..5, or None where the judge failed.
+        reason: the judge's reason for the score.
+        error: the judge's error on one line (``score`` is then None).
+    """
+
+    question_id: str
+    prediction_sha256: str
+    judge: str
+    score: int | None = None
+    reason: str = ""
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "question_id": self.question_id,
+            "prediction_sha256": self.prediction_sha256,
+            "judge": self.judge,
+        }
+        if self.score is not None:
+            entry["score"] = self.score
+            entry["reason"] = self.reason
+        else:
+            entry["error"] = self.error or "no score"
+        return entry
+
+    @classmethod
+    def from_json(cls, data: Any) -> JudgedEntry:
+        """Raises ValueError where ``data`` is not a judged-log entry."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        qid, sha, judge = data.get("question_id"), data.get("prediction_sha256"), data.get("judge")
+        if not (isinstance(qid, str) and isinstance(sha, str) and isinstance(judge, str)):
+            raise ValueError("needs question_id, prediction_sha256 and judge (strings)")
+        if not (qid and sha and judge):
+            raise ValueError("question_id, prediction_sha256 and judge must not be empty")
+        score, error = data.get("score"), data.get("error")
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5
+        ):
+            raise ValueError(f"score must be an integer 1..5, got {score!r}")
+        if (score is None) == (error is None):
+            raise ValueError("needs either a score or an error")
+        return cls(qid, sha, judge, score, str(data.get("reason", "")), error and str(error))
+
+
+class JudgedLog:
+    """The judged log beside a scores file (see the module docstring), appended one line per
+    judged question and flushed to disk at once, so scores judged before a crash or a failing
+    judge are kept."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def entries(self) -> list[JudgedEntry]:
+        """The entries in file order; lines that are not entries (a torn last line after a
+        crash, a line edited by hand) are skipped with a warning. A missing log has none.
+
+        Raises:
+            AeqaError: the log exists but cannot be read.
+        """
+        if not self.path.is_file():
+            return []
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise AeqaError(f"{self.path}: cannot read the judged log ({e})") from e
+        entries: list[JudgedEntry] = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(JudgedEntry.from_json(json.loads(line)))
+            except ValueError as e:  # JSONDecodeError is a ValueError
+                logger.warning(
+                    "%s: line %d is not a judged entry (%s); skipped", self.path, number, e
+                )
+        return entries
+
+    def append(self, entry: JudgedEntry) -> None:
+        """Append ``entry`` as one line and flush it to disk.
+
+        Raises:
+            AeqaError: the log cannot be written.
+        """
+        line = (json.dumps(entry.to_json(), separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # after a torn last line: start a line of our own
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise AeqaError(
+                f"{self.path}: cannot append to the judged log ({e}); check --out"
+            ) from e
+
+
+def tie_scores(
+    scores: Mapping[str, float],
+    entries: Iterable[JudgedEntry],
+    predictions: Mapping[str, str | None],
+) -> tuple[dict[str, float], list[str]]:
+    """The scores that a judged-log entry ties to the current prediction of their question
+    (the same answer text, the same score), and the ids of the others, in ``scores`` order.
+
+    A score of a question without a prediction (absent or null) is not tied.
+    """
+    tied_to: set[tuple[str, str, float]] = {
+        (e.question_id, e.prediction_sha256, float(e.score)) for e in entries if e.score is not None
+    }
+    kept: dict[str, float] = {}
+    untied: list[str] = []
+    for qid, value in scores.items():
+        prediction = predictions.get(qid)
+        if prediction is not None and (qid, prediction_sha256(prediction), float(value)) in tied_to:
+            kept[qid] = value
+        else:
+            untied.append(qid)
+    return kept, untied
+
+
 # --- judging and scoring -----------------------------------------------------------------------
 
 
@@ -532,14 +709,34 @@ def agent_lengths(
     return lengths
 
 
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split()) or "no message"
+    if not isinstance(error, AeqaError):
+        text = f"{type(error).__name__}: {text}"
+    return redact(text)
+
+
 def judge_predictions(
     questions: Sequence[Question],
     predictions: Mapping[str, str | None],
     judge: Judge,
     skip: Collection[str] = frozenset(),
     progress: bool = False,
-) -> dict[str, int]:
-    """Judge every question with a prediction, except those in ``skip``: ``{qid: score}``."""
+    log: JudgedLog | None = None,
+) -> tuple[dict[str, int], list[JudgeFailure]]:
+    """Judge every question with a prediction, except those in ``skip``.
+
+    A question the judge fails on (an unreachable endpoint, no score after the retries) is
+    recorded and the rest are judged. With ``log``, each verdict and failure is appended to it
+    the moment it is known, and a score the log already holds for the same prediction from the
+    same judge is reused, not asked again.
+
+    Returns:
+        ``{question_id: score}`` of the judged questions, and the failures in question order.
+
+    Raises:
+        AeqaError: the log cannot be read or written.
+    """
     from tqdm import tqdm
 
     todo = [
@@ -547,14 +744,40 @@ def judge_predictions(
         for q in questions
         if predictions.get(q.question_id) is not None and q.question_id not in skip
     ]
+    this_judge = judge_id(judge.info())
+    known: dict[tuple[str, str], int] = {}
+    if log is not None:
+        for entry in log.entries():
+            if entry.judge == this_judge and entry.score is not None:
+                known[(entry.question_id, entry.prediction_sha256)] = entry.score
     scores: dict[str, int] = {}
+    failures: list[JudgeFailure] = []
+    reused = 0
     for q in tqdm(todo, desc="judging", unit="answer", disable=None if progress else True):
         prediction = predictions[q.question_id]
         assert prediction is not None
-        verdict = judge.score(q, prediction)
+        sha = prediction_sha256(prediction)
+        if (q.question_id, sha) in known:
+            scores[q.question_id] = known[(q.question_id, sha)]
+            reused += 1
+            continue
+        try:
+            verdict = judge.score(q, prediction)
+        except Exception as e:  # one failing question must not cost the others their scores
+            failure = JudgeFailure(q.question_id, _one_line(e))
+            logger.warning("judge failed on %s: %s", q.question_id, failure.error)
+            failures.append(failure)
+            if log is not None:
+                log.append(JudgedEntry(q.question_id, sha, this_judge, error=failure.error))
+            continue
         logger.debug("%s: %d (%s)", q.question_id, verdict.score, verdict.reason)
         scores[q.question_id] = verdict.score
-    return scores
+        if log is not None:
+            reason = redact(" ".join(verdict.reason.split()))
+            log.append(JudgedEntry(q.question_id, sha, this_judge, verdict.score, reason))
+    if reused:
+        logger.info("reused %d scores of unchanged predictions from %s", reused, log and log.path)
+    return scores, failures
 
 
 def score_predictions(
@@ -566,15 +789,18 @@ def score_predictions(
     fallback_scores: Mapping[str, float] | None = None,
     progress: bool = False,
     sources: Sources = Sources(),
+    log: JudgedLog | None = None,
 ) -> tuple[dict[str, int], ScoreSummary]:
     """Judge the predictions and aggregate: the per-question scores and the summary.
 
     Questions without a prediction or with an episode error (in ``results``) fail and are not
-    judged. LLM-SPL is computed where both ``path_lengths_gt`` and ``results`` are given.
+    judged. Questions the judge fails on fail too and are listed in the summary's
+    ``judge_failures``; the others are still judged. LLM-SPL is computed where both
+    ``path_lengths_gt`` and ``results`` are given. ``log``: see :func:`judge_predictions`.
 
     Raises:
-        AeqaError: prediction or result ids not among the questions; the judge's errors; and
-            :func:`aggregate`'s.
+        AeqaError: prediction or result ids not among the questions; the log cannot be
+            written; and :func:`aggregate`'s errors.
     """
     known = {q.question_id for q in questions}
     check_known(predictions, known, "the predictions", "of the scored questions")
@@ -586,18 +812,23 @@ def score_predictions(
         if results is not None and path_lengths_gt is not None
         else None
     )
-    scores = judge_predictions(questions, predictions, judge, skip=failed, progress=progress)
+    scores, failures = judge_predictions(
+        questions, predictions, judge, skip=failed, progress=progress, log=log
+    )
     summary = aggregate(questions, scores, path_lengths_gt, agent, failed, fallback_scores, sources)
     summary.judge = judge.info()
+    summary.judge_failures = failures
     return scores, summary
 
 
 @dataclass
 class ScoreRun:
-    """What :func:`score_files` did: the summary and the scores file it wrote (or None)."""
+    """What :func:`score_files` did: the summary, and the scores file and judged log it wrote
+    (None when re-aggregating)."""
 
     summary: ScoreSummary
     scores_path: Path | None
+    log_path: Path | None = None
 
 
 def score_files(
@@ -627,12 +858,20 @@ def score_files(
         results_path: ``results.jsonl`` with ``L_agent`` and episode errors.
         fallback_scores_path: scores for failed questions.
         out_path: where to write the judged scores (default: ``scores.json`` beside the
-            predictions); unused when re-aggregating.
+            predictions); beside it, its judged log (``scores.jsonl``) is appended as the judge
+            answers, and a score it holds for the same prediction from the same judge is
+            reused. Unused when re-aggregating.
         split: ``all``, ``aeqa`` or ``aeqa-184`` (see :func:`select_split`).
         subset_ids_path: the id list of ``aeqa-184`` (``open-eqa-v0-184-questions.json``).
 
     Ids in the predictions, scores or results that are not in the question file are an error;
-    ids in the file but outside the split are left out.
+    ids in the file but outside the split are left out. Questions the judge fails on are
+    recorded in the summary's ``judge_failures`` and the log, and count as failed; everything
+    else is still judged and written.
+
+    Re-aggregating with ``predictions_path`` where the scores file has its judged log beside
+    it: a score whose prediction changed since it was judged is left out (the question fails)
+    with a warning.
 
     Raises:
         AeqaError: a bad or missing file, unknown ids, a missing judge or predictions.
@@ -692,6 +931,19 @@ def score_files(
     if scores_path is not None:
         scores = restrict(load_scores(scores_path), Path(scores_path))
         sources_used["scores"] = str(scores_path)
+        log_path = judged_log_path(scores_path)
+        if predictions is not None and log_path.is_file():
+            scores, untied = tie_scores(scores, JudgedLog(log_path).entries(), predictions)
+            if untied:
+                logger.warning(
+                    "%s: %d scores are not for the current predictions (%s; the answer changed "
+                    "or is missing since %s); they count as failed: run aeqa score "
+                    "--predictions again to judge them",
+                    scores_path,
+                    len(untied),
+                    _ids_text(untied),
+                    log_path,
+                )
         failed = failed_ids(questions, predictions, results)
         failed |= in_split - set(scores)
         agent = (
@@ -707,14 +959,16 @@ def score_files(
         raise AeqaError("nothing to score: pass --predictions FILE (or --scores FILE)")
     if judge is None:
         raise AeqaError("judging predictions needs a judge; pass --judge offline or openai")
-    judged, summary = score_predictions(
-        questions, predictions, judge, gt, results, fallback, progress, sources
-    )
     out = Path(out_path) if out_path is not None else Path(predictions_path).parent / "scores.json"
+    log = JudgedLog(judged_log_path(out))
+    judged, summary = score_predictions(
+        questions, predictions, judge, gt, results, fallback, progress, sources, log
+    )
     write_scores(out, judged)
     sources_used["scores"] = str(out)
+    sources_used["judged_log"] = str(log.path)
     summary.sources = sources_used
-    return ScoreRun(summary, out)
+    return ScoreRun(summary, out, log.path)
 
 
 def write_scores(path: str | Path, scores: Mapping[str, int | float]) -> Path:
@@ -736,6 +990,9 @@ def write_scores(path: str | Path, scores: Mapping[str, int | float]) -> Path:
 __all__ = [
     "CategoryScore",
     "EpisodeOutcome",
+    "JudgeFailure",
+    "JudgedEntry",
+    "JudgedLog",
     "ScoreRun",
     "ScoreSummary",
     "Sources",
@@ -743,7 +1000,9 @@ __all__ = [
     "aggregate",
     "check_known",
     "failed_ids",
+    "judge_id",
     "judge_predictions",
+    "judged_log_path",
     "llm_match",
     "llm_spl",
     "load_path_lengths",
@@ -751,8 +1010,10 @@ __all__ = [
     "load_results",
     "load_scores",
     "normalized_score",
+    "prediction_sha256",
     "score_files",
     "score_predictions",
     "spl_weight",
+    "tie_scores",
     "write_scores",
 ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from typing import Any
 
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "Judge every prediction (writing {question_id: score}) and print LLM-Match, LLM-SPL "
             "and per-category scores; with --scores, re-aggregate an existing scores file "
             "without calling a judge. Questions with no prediction, or an error in --results, "
-            "score 1 with LLM-SPL weight 0 unless --fallback-scores gives their score."
+            "score 1 with LLM-SPL weight 0 unless --fallback-scores gives their score. Each "
+            "verdict is appended to the judged log beside the scores file (scores.jsonl) as it "
+            "comes; running again judges only what is not scored yet for the same predictions. "
+            "Where the judge fails on some questions, the rest are judged, everything is "
+            "written, and the command exits with status 1."
         ),
     )
     parser.add_argument(
@@ -79,7 +84,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--fallback-scores", default=None, help="{question_id: score} for failed questions"
     )
     parser.add_argument(
-        "--out", default=None, help="scores file to write (default: scores.json beside predictions)"
+        "--out",
+        default=None,
+        help="scores file to write (default: scores.json beside predictions); its judged log "
+        "(.jsonl) goes beside it",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_score)
@@ -87,7 +95,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """The ``score`` command.
+    """The ``score`` command: 0, or 1 where the judge failed on some questions (after
+    printing the summary and writing every score it gave).
 
     Raises:
         AeqaError: bad options or inputs (see :func:`aeqa.evaluation.scoring.score_files`).
@@ -130,7 +139,20 @@ def run_score(args: argparse.Namespace) -> int:
     summary = run.summary.to_json()
     if run.scores_path is not None:
         summary["scores_file"] = str(run.scores_path)
+    if run.log_path is not None:
+        summary["judged_log"] = str(run.log_path)
     print(json.dumps(summary) if args.json else format_summary(summary))  # noqa: T201
+    failures = run.summary.judge_failures
+    if failures:
+        ids = ", ".join(f.question_id for f in failures[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        message = (
+            f"the judge failed on {len(failures)} questions ({ids}{more}; first: "
+            f"{failures[0].error}); they count as failed. The other scores are in "
+            f"{run.scores_path}; run the same command again to judge only the missing ones"
+        )
+        print(f"aeqa: error: {redact(message)}", file=sys.stderr)  # noqa: T201
+        return 1
     return 0
 
 
@@ -158,6 +180,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             "judge: "
             + ", ".join(f"{k}={v}" for k, v in judge.items() if k not in ("prompt_sha256",))
         )
+    for failure in summary.get("judge_failures", []):
+        lines.append(f"not judged: {failure['question_id']}: {failure['error']}")
     if "scores_file" in summary:
         lines.append(f"scores: {summary['scores_file']}")
     return "\n".join(lines)

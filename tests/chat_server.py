@@ -20,6 +20,8 @@ class Reply:
     content: str | None = "Answer: red\nConfidence: 0.9"
     refusal: str | None = None
     delay_s: float = 0.0
+    #: the error body's message where ``status`` is not 200 (default: names the status)
+    error: str | None = None
 
 
 @dataclass
@@ -59,7 +61,8 @@ def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                 }
             else:
-                payload = {"error": {"message": f"status {reply.status} from the test server"}}
+                message_text = reply.error or f"status {reply.status} from the test server"
+                payload = {"error": {"message": message_text}}
             data = json.dumps(payload).encode()
             try:
                 self.send_response(reply.status)

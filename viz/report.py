@@ -1,12 +1,13 @@
 """The report of a batch run: one self-contained ``report.html``.
 
-The page holds its CSS and JavaScript inline and embeds its plot (a base64 PNG); each episode's
-top-down map and its thumbnail are PNGs in ``report_files/<episode>/`` beside it, linked by
-relative paths, so the report folder can be moved or served as a whole. It shows the run's
+The page is one file that refers to no other: its CSS and JavaScript are inline, and its plot,
+each episode's top-down map and the map's thumbnail are embedded as ``data:`` URIs (palette
+PNGs of at most :data:`MAP_COLORS` colours, about 40 KB a question), so the file can be mailed,
+moved or served alone. A click on a thumbnail opens the full map in the page. It shows the run's
 scores overall and per category (LLM-Match, see ``aeqa.evaluation.scoring``), judge score against
 path length, and a table of the questions (answer, reference, judge score, steps, path length,
-coverage, stop reason, and a thumbnail linking to the map) that sorts by any column on a click
-on its header.
+coverage, stop reason, and the map's thumbnail) that sorts by any column on a click on its
+header.
 
 Episodes with missing or damaged files are still listed: their row says what is missing, the
 map is drawn from what is left where anything is, and one warning line per such episode is
@@ -22,10 +23,10 @@ import io
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
@@ -46,8 +47,13 @@ from aeqa.viz.visualize import VisualizeOptions
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
-FILES_DIR = "report_files"
 THUMB_PX = 240
+#: colours of the embedded maps: the maps are flat colours, so a palette keeps them sharp at a
+#: third of the size of a full-colour PNG
+MAP_COLORS = 128
+#: resolution of the embedded maps: legible in the page's map viewer, which fits the map to the
+#: window anyway (the episode's own ``topdown.png`` from ``aeqa visualize EPISODE`` is finer)
+MAP_DPI = 100
 
 
 @dataclass
@@ -62,7 +68,7 @@ class ReportRow:
         category: the question's category ("" where unknown).
         score: the judge's score (1..5), or None.
         problems: what is missing or unreadable.
-        map_path, thumb_path: the drawn map and its thumbnail, or None.
+        map_png, thumb_png: the drawn map and its thumbnail (PNG bytes), or None.
     """
 
     question_id: str
@@ -72,8 +78,8 @@ class ReportRow:
     category: str = ""
     score: float | None = None
     problems: list[str] = field(default_factory=list)
-    map_path: Path | None = None
-    thumb_path: Path | None = None
+    map_png: bytes | None = None
+    thumb_png: bytes | None = None
 
     @property
     def failed(self) -> bool:
@@ -136,11 +142,11 @@ def _episode_record(folder: Path) -> EpisodeResult | None:
 
 
 def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
-    """Draw every episode's map and write ``report.html`` in ``options.out`` (default: the run
-    folder).
+    """Draw every episode's map and write ``report.html``, with the maps embedded, in
+    ``options.out`` (default: the run folder).
 
     Returns:
-        The report and the maps written.
+        The report (the one file written).
 
     Raises:
         AeqaError: ``--questions`` or ``--scores`` name a missing or unreadable file, or the
@@ -151,7 +157,6 @@ def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
     from aeqa.viz.topdown import FloorPlanCache
 
     out = options.out or run
-    files_dir = out / FILES_DIR
     config, config_problem = load_config(run / CONFIG_FILE)
     rows, run_problems = collect_rows(run)
     if config_problem is not None:
@@ -171,24 +176,28 @@ def write_report(run: Path, options: VisualizeOptions) -> list[Path]:
             row.reference, row.category = question.answer, question.category
         if row.question_id in sources.scores and not row.failed:
             row.score = sources.scores[row.question_id]
-    written: list[Path] = []
     plans = FloorPlanCache()
     bar = tqdm(rows, desc="maps", unit="episode", disable=None if options.progress else True)
-    for row in bar:
-        written += _draw_row(row, files_dir, config, plans)
+    with tempfile.TemporaryDirectory(prefix="aeqa-report-") as scratch:
+        for row in bar:
+            _draw_row(row, Path(scratch), config, plans)
     overview = score_overview(rows, sources)
-    page = render_html(run, rows, overview, sources, _run_summary(run), run_problems, out)
+    if sources.scores_note:
+        run_problems.append(sources.scores_note)
+    page = render_html(run, rows, overview, sources, _run_summary(run), run_problems)
     report = out / REPORT_FILE
     try:
         out.mkdir(parents=True, exist_ok=True)
         report.write_text(page, encoding="utf-8")
     except OSError as e:
         raise AeqaError(f"{report}: cannot write the report ({e}); check --out") from e
-    return [report, *written]
+    logger.info("wrote %s (%.1f MB)", report, len(page.encode("utf-8")) / 1e6)
+    return [report]
 
 
-def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any) -> list[Path]:
-    """The row's map and thumbnail; a problem on the row where they cannot be drawn."""
+def _draw_row(row: ReportRow, scratch: Path, config: EpisodeConfig, plans: Any) -> None:
+    """The row's map and thumbnail (``row.map_png``, ``row.thumb_png``), drawn through files in
+    ``scratch``; a problem on the row where they cannot be drawn."""
     from aeqa.viz.topdown import build_topdown, render_topdown
 
     if row.folder is None:
@@ -196,7 +205,7 @@ def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any
             logger.warning(
                 "%s: %s; shown with the gap marked", row.question_id, "; ".join(row.problems)
             )
-        return []
+        return
     episode: EpisodeData = load_episode(row.folder, row.result, config)
     if row.result is None:
         row.result = episode.result
@@ -205,11 +214,14 @@ def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any
         # A failed episode keeps only what it got to write; that is not a gap to warn about.
         problems = []
     episode.reference, episode.category = row.reference, row.category
-    target = files_dir / row.folder.name
+    target = scratch / row.folder.name
     try:
         topdown = build_topdown(episode, plans)
-        row.map_path = render_topdown(episode, topdown, target / "topdown.png", score=row.score)
-        row.thumb_path = _thumbnail(episode, topdown, target / "thumb.png")
+        drawn = render_topdown(
+            episode, topdown, target / "topdown.png", score=row.score, dpi=MAP_DPI
+        )
+        row.map_png = _palette_png(_open_image(drawn))
+        row.thumb_png = _palette_png(_thumbnail(episode, topdown))
     except AeqaError as e:
         problems.append(f"no map ({_first_line(e)})")
     except Exception as e:  # one damaged episode must not stop the report
@@ -218,7 +230,6 @@ def _draw_row(row: ReportRow, files_dir: Path, config: EpisodeConfig, plans: Any
     row.problems += problems
     if problems:
         logger.warning("%s: %s; shown with the gap marked", row.folder, "; ".join(problems))
-    return [p for p in (row.map_path, row.thumb_path) if p is not None]
 
 
 def _first_line(error: BaseException) -> str:
@@ -226,8 +237,29 @@ def _first_line(error: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _thumbnail(episode: EpisodeData, topdown: Any, target: Path) -> Path:
-    """The map alone (no legend or title), at most ``THUMB_PX`` on a side."""
+def _open_image(path: Path) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _palette_png(image: Any) -> bytes:
+    """PNG bytes of a Pillow image with at most :data:`MAP_COLORS` colours."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    palette = image.convert("RGB").quantize(MAP_COLORS, dither=Image.Dither.NONE)
+    palette.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _thumbnail(episode: EpisodeData, topdown: Any) -> Any:
+    """The map alone (no legend or title), at most ``THUMB_PX`` on a side (a Pillow image)."""
     from aeqa.viz.topdown import map_picture
 
     grid = topdown.grid
@@ -236,8 +268,7 @@ def _thumbnail(episode: EpisodeData, topdown: Any, target: Path) -> Path:
     image = map_picture(episode, topdown, index, scale)
     # Drawn at twice the size and shrunk: smooth lines.
     image.thumbnail((THUMB_PX, THUMB_PX), _lanczos())
-    image.save(target)
-    return target
+    return image
 
 
 def _lanczos() -> Any:
@@ -386,6 +417,10 @@ tr.gap td { background: #fff4f2; }
 td.notes { color: #a00000; max-width: 16rem; }
 td.question { max-width: 22rem; }
 img.thumb { max-width: 160px; max-height: 150px; border: 1px solid #ccc; display: block; }
+button.map { border: 0; padding: 0; background: none; cursor: zoom-in; }
+dialog#map-viewer { padding: .5rem; border: 1px solid #bbb; border-radius: 6px; }
+dialog#map-viewer img { display: block; max-width: 92vw; max-height: 84vh; }
+dialog#map-viewer::backdrop { background: rgba(0, 0, 0, .45); }
 .plot img { max-width: 100%; border: 1px solid #eee; }
 .notscored { color: #777; font-style: italic; }
 """
@@ -411,6 +446,18 @@ _JS = """
     });
     rows.forEach(function (row) { body.appendChild(row); });
   }
+  var viewer = document.getElementById("map-viewer");
+  var full = document.getElementById("map-full");
+  Array.prototype.forEach.call(document.querySelectorAll("button.map"), function (button) {
+    button.addEventListener("click", function () {
+      full.src = button.getAttribute("data-map");
+      full.alt = button.getAttribute("aria-label");
+      viewer.showModal();
+    });
+  });
+  viewer.addEventListener("click", function (event) {
+    if (event.target === viewer) { viewer.close(); }
+  });
   var tables = document.querySelectorAll("table.sortable");
   Array.prototype.forEach.call(tables, function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, column) {
@@ -449,14 +496,6 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _link(path: Path, base: Path) -> str:
-    try:
-        relative = path.resolve().relative_to(base.resolve())
-    except ValueError:
-        return path.resolve().as_uri()
-    return quote(relative.as_posix())
-
-
 def _cell(text: str, value: Any, css: str = "") -> str:
     sort_value = "" if value is None else value
     if isinstance(sort_value, float):
@@ -465,14 +504,15 @@ def _cell(text: str, value: Any, css: str = "") -> str:
     return f'<td{css_attr} data-value="{_e(sort_value)}">{text}</td>'
 
 
-def _row_html(row: ReportRow, base: Path) -> str:
+def _row_html(row: ReportRow) -> str:
     result = row.result
     cells = []
-    if row.thumb_path is not None and row.map_path is not None:
+    if row.thumb_png is not None and row.map_png is not None:
         alt = f"top-down map of {row.question_id}"
         cells.append(
-            f'<td><a href="{_link(row.map_path, base)}"><img class="thumb" '
-            f'src="{_link(row.thumb_path, base)}" alt="{_e(alt)}"></a></td>'
+            f'<td><button type="button" class="map" aria-label="{_e(alt)}" '
+            f'data-map="{_data_uri(row.map_png)}"><img class="thumb" '
+            f'src="{_data_uri(row.thumb_png)}" alt="{_e(alt)}"></button></td>'
         )
     else:
         cells.append('<td class="notscored">no map</td>')
@@ -515,7 +555,6 @@ def render_html(
     sources: RunSources,
     summary: dict[str, Any],
     run_problems: list[str],
-    out: Path,
 ) -> str:
     """The report page (see the module docstring)."""
     results = [r.result for r in rows if r.result is not None and r.result.error is None]
@@ -584,14 +623,14 @@ def render_html(
     plot = score_plot_png(rows)
     plot_html = (
         '<div class="plot"><img alt="judge score against path length" '
-        f'src="data:image/png;base64,{base64.b64encode(plot).decode("ascii")}"></div>'
+        f'src="{_data_uri(plot)}"></div>'
         if plot is not None
         else '<p class="notscored">not scored: no plot of score against path length</p>'
     )
     header = "".join(
         f'<th scope="col" data-type="{kind}">{_e(name)}</th>' for name, kind in COLUMNS
     )
-    body = "\n".join(_row_html(row, out) for row in rows)
+    body = "\n".join(_row_html(row) for row in rows)
     created = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     title = f"aeqa report: {run.resolve().name}"
     return f"""<!DOCTYPE html>
@@ -620,6 +659,8 @@ def render_html(
 {body}
 </tbody>
 </table>
+<dialog id="map-viewer"><form method="dialog"><button>close</button></form>
+<img id="map-full" alt=""></dialog>
 <script>{_JS}</script>
 </body>
 </html>

@@ -6,6 +6,13 @@ Judge scores come from ``--scores``, else from ``scores.json`` in the run folder
 ``aeqa score --predictions RUN/predictions.json`` writes them), else, where the questions are
 known, from the offline judge (``aeqa.evaluation.judges.OfflineJudge``), computed for the pictures
 and written nowhere; otherwise the run shows as not scored.
+
+A scores file is used only where it scores every answer the run holds now. With its judged log
+beside it (``scores.jsonl``, written by ``aeqa score``), each score must be tied to the very
+answer it scored, so scores judged before a resumed run added or changed answers are not shown
+as the run's; a scores file in the run folder without its log cannot be matched to the answers
+and is not used. A file that is not used is named, with why, in :attr:`RunSources.scores_note`,
+and the offline judge scores the run instead (where the questions are known).
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ class RunSources:
         questions_path: the question file, or None.
         scores: question id -> judge score (1..5) of the answered questions.
         scores_source: how the scores were obtained ("" where not scored).
+        scores_note: why a scores file that was found or given is not used ("" where none).
     """
 
     questions: dict[str, Question] = field(default_factory=dict)
     questions_path: Path | None = None
     scores: dict[str, float] = field(default_factory=dict)
     scores_source: str = ""
+    scores_note: str = ""
 
 
 def find_questions_file(run: Path | None, given: str | Path | None) -> Path | None:
@@ -94,7 +103,7 @@ def load_sources(
         AeqaError: a given file is missing or unreadable. Files found in the run folder that
             are unreadable are skipped with a warning.
     """
-    from aeqa.evaluation.scoring import load_scores
+    from aeqa.evaluation.scoring import JudgedLog, judged_log_path, load_scores, tie_scores
 
     sources = RunSources()
     path = find_questions_file(run, questions_path)
@@ -110,8 +119,34 @@ def load_sources(
     if scores_file is not None:
         try:
             scores = load_scores(scores_file)
-            sources.scores = {k: v for k, v in scores.items() if k in answers}
-            sources.scores_source = str(scores_file)
+            log_path = judged_log_path(scores_file)
+            answered = {k: v for k, v in answers.items() if v is not None}
+            scores = {k: v for k, v in scores.items() if k in answered}
+            why = ""
+            if log_path.is_file():
+                scores, untied = tie_scores(scores, JudgedLog(log_path).entries(), answered)
+                if untied:
+                    why = (
+                        f"{len(untied)} of its scores are for answers that changed since they "
+                        f"were judged ({_ids_text(untied)}; see {log_path.name})"
+                    )
+            elif scores_path is None:
+                why = (
+                    f"it has no judged log ({log_path.name}) beside it, so its scores cannot be "
+                    "matched to the answers"
+                )
+            unscored = [k for k in answered if k not in scores]
+            if unscored and not why:
+                why = f"{len(unscored)} answers have no score ({_ids_text(unscored)})"
+            if why:
+                sources.scores_note = (
+                    f"{scores_file}: not used: {why}; run aeqa score --predictions on the run's "
+                    "predictions.json again (it judges only what is not scored yet)"
+                )
+                logger.warning("%s", sources.scores_note)
+            else:
+                sources.scores = scores
+                sources.scores_source = str(scores_file)
         except AeqaError as e:
             if scores_path is not None:
                 raise
@@ -121,6 +156,11 @@ def load_sources(
         if sources.scores:
             sources.scores_source = "offline judge (computed for this report, not saved)"
     return sources
+
+
+def _ids_text(ids: list[str], shown: int = 3) -> str:
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def offline_scores(

@@ -1,7 +1,7 @@
 """``aeqa visualize``'s work: pictures of an episode folder, or the report of a run folder.
 
 Nothing here writes into the folders it reads except where ``out`` points (by default a
-``viz/`` folder inside an episode, and ``report.html`` with ``report_files/`` inside a run);
+``viz/`` folder inside an episode, and the one file ``report.html`` inside a run);
 result files are only ever read.
 """
 

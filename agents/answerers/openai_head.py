@@ -4,7 +4,9 @@
 One request per question: ``POST {base_url}/chat/completions`` with a system message and a
 user message holding the prompt and the keyframes as ``data:image/png;base64,...`` URLs.
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; other 4xx fail at
-once.
+once. A server's error body may echo the request's key, so every message built from a response
+has the key (and anything that looks like one) redacted (:func:`aeqa.envs.errors.redact`)
+before it is logged or raised.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
 from aeqa.agents.answerers.context import SYSTEM_PROMPT, build_context
 from aeqa.agents.answerers.matching import TextEmbedder
-from aeqa.envs.errors import AeqaError
+from aeqa.envs.errors import AeqaError, redact, register_secret
 from aeqa.mapping.keyframes import Keyframe
 from aeqa.mapping.memory import SemanticMemory
 
@@ -135,6 +137,7 @@ class OpenAIAnswerer:
             raise AeqaError(
                 f"no API key for {self.base_url}; set ${config.api_key_env} or answerer.api_key"
             )
+        register_secret(self.api_key)
         self.embedder = TextEmbedder(config.embedding_model)
 
     def answer(self, question: str, memory: SemanticMemory) -> Answer:
@@ -193,13 +196,19 @@ class OpenAIAnswerer:
                 time.sleep(wait_s)
         raise self._error(failure, tries)
 
+    def redact(self, text: str) -> str:
+        """``text`` without this client's key (or anything else that looks like a key)."""
+        return redact(text, (self.api_key,))
+
     def _decoded(self, raw: bytes) -> dict[str, Any]:
         try:
             response = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise AeqaError(
-                f"{self.endpoint} answered with something that is not JSON ({e}); "
-                "point base_url at an OpenAI-compatible /v1 endpoint"
+                self.redact(
+                    f"{self.endpoint} answered with something that is not JSON ({e}); "
+                    "point base_url at an OpenAI-compatible /v1 endpoint"
+                )
             ) from e
         if not isinstance(response, dict):
             raise AeqaError(f"{self.endpoint} answered with JSON that is not an object")
@@ -207,8 +216,9 @@ class OpenAIAnswerer:
 
     def _http_failure(self, error: urllib.error.HTTPError) -> _Failure:
         status = int(error.code)
-        detail = _error_detail(error)
-        cause = f"HTTP {status} {error.reason}" + (f": {detail}" if detail else "")
+        # Redacted before it is cut short: a cut would leave part of a key unrecognised.
+        detail = self.redact(_error_detail(error))[:200]
+        cause = self.redact(f"HTTP {status} {error.reason}") + (f": {detail}" if detail else "")
         retry_after_s = 0.0
         header = error.headers.get("Retry-After") if error.headers else None
         if header:
@@ -234,7 +244,10 @@ class OpenAIAnswerer:
             fix = "check base_url, that the server is running, and the network"
         plural = "try" if tries == 1 else "tries"
         return AeqaError(
-            f"chat endpoint {self.endpoint} failed after {tries} {plural} ({failure.cause}); {fix}"
+            self.redact(
+                f"chat endpoint {self.endpoint} failed after {tries} {plural} "
+                f"({failure.cause}); {fix}"
+            )
         )
 
 
@@ -248,7 +261,7 @@ def _connection_failure(error: BaseException, timeout_s: float) -> _Failure:
 
 
 def _error_detail(error: urllib.error.HTTPError) -> str:
-    """The ``error.message`` of an OpenAI-style error body, else its first 200 characters."""
+    """The ``error.message`` of an OpenAI-style error body, else the body, on one line."""
     try:
         raw = error.read()
     except OSError:
@@ -262,4 +275,4 @@ def _error_detail(error: urllib.error.HTTPError) -> str:
         text = str(message)
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
-    return " ".join(text.split())[:200]
+    return " ".join(text[:100_000].split())

@@ -27,6 +27,7 @@ from aeqa.evaluation.scoring import (
     spl_weight,
 )
 from aeqa.launch.cli import build_parser
+from tests.chat_server import Reply
 from tests.conftest import shared_data
 
 
@@ -459,3 +460,85 @@ def test_spl_uses_the_path_lengths_a_question_file_carries(tmp_path: Path) -> No
     assert run.summary.llm_match == pytest.approx(100.0)
     assert run.summary.llm_spl == pytest.approx((100 * 2 / 4 + 100) / 2)
     assert "gt_path_length_m" in run.summary.sources["path_lengths"]
+
+
+# --- a judge that fails on some questions ------------------------------------------------------
+
+
+def test_a_judge_failure_keeps_the_other_scores_and_a_rerun_judges_only_what_is_missing(
+    serve: Callable, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aeqa.launch.cli import main
+
+    questions = _small_questions()
+    questions_path = write_questions(tmp_path / "questions.json", questions)
+    predictions = {"q1": "one", "q2": "two", "q3": "three", "q4": "four"}
+    predictions_path = tmp_path / "predictions.json"
+
+    def write_predictions() -> None:
+        write_json(
+            predictions_path, [{"question_id": k, "answer": v} for k, v in predictions.items()]
+        )
+
+    broken = {"three"}  # the server rejects the request that judges this prediction
+
+    def plan(call: int) -> Reply:
+        user = server.requests[call - 1]["messages"][-1]["content"]
+        prediction = user.rsplit("Prediction: ", 1)[1]
+        if prediction in broken:
+            return Reply(status=400, error="this request cannot be served")
+        return Reply(content=f"Score: {len(prediction) % 5 + 1}")
+
+    server = serve(plan)
+    write_predictions()
+    argv = ["score", "--predictions", str(predictions_path), "--questions", str(questions_path)]
+    argv += ["--judge", "openai", "--judge-base-url", server.base_url, "--judge-model", "m"]
+    argv += ["--judge-retries", "0", "--json"]
+
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert server.calls == 4  # the failure did not stop the judging
+    expected = {qid: len(p) % 5 + 1 for qid, p in predictions.items()}
+    scores_path, log_path = tmp_path / "scores.json", tmp_path / "scores.jsonl"
+    assert json.loads(scores_path.read_text()) == {k: v for k, v in expected.items() if k != "q3"}
+    out = json.loads(captured.out)
+    assert [f["question_id"] for f in out["judge_failures"]] == ["q3"]
+    error = out["judge_failures"][0]["error"]
+    assert "HTTP 400" in error and "this request cannot be served" in error and "\n" not in error
+    assert out["failed_ids"] == ["q3"] and out["judged_log"] == str(log_path)
+    (err_line,) = captured.err.strip().splitlines()
+    assert "judge failed on 1 questions (q3" in err_line and str(scores_path) in err_line
+    logged = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [(e["question_id"], e.get("score"), "error" in e) for e in logged] == [
+        ("q1", expected["q1"], False),
+        ("q2", expected["q2"], False),
+        ("q3", None, True),
+        ("q4", expected["q4"], False),
+    ]
+
+    # Run again with the server healthy: only the failed question is judged.
+    broken.clear()
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert server.calls == 5
+    assert json.loads(scores_path.read_text()) == expected
+
+    # A changed prediction is judged again; the unchanged ones are not.
+    predictions["q2"] = "a different answer"
+    write_predictions()
+    expected["q2"] = len(predictions["q2"]) % 5 + 1
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert server.calls == 6
+    assert json.loads(scores_path.read_text()) == expected
+    assert out["judge_failures"] == [] and out["failed_ids"] == []
+
+    # Re-aggregating the scores file with predictions that changed since: those scores are
+    # not used.
+    predictions["q4"] = "changed after judging"
+    write_predictions()
+    argv = ["--questions", str(questions_path), "--scores", str(scores_path)]
+    run = score_files(questions_path, predictions_path=predictions_path, scores_path=scores_path)
+    assert run.summary.failed_ids == ["q4"]
+    assert run_cli([*argv, "--json"]) == 0  # without predictions, every score counts
+    assert json.loads(capsys.readouterr().out)["failed_ids"] == []

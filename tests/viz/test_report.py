@@ -3,18 +3,45 @@ headless Chromium."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aeqa.evaluation.questions import Question
-from aeqa.evaluation.scoring import aggregate, write_scores
+from aeqa.evaluation.results import RESULTS_FILE
+from aeqa.evaluation.scoring import (
+    JudgedEntry,
+    JudgedLog,
+    aggregate,
+    prediction_sha256,
+    write_scores,
+)
 from aeqa.launch.cli import main
-from aeqa.viz.report import FILES_DIR, REPORT_FILE
+from aeqa.viz.report import REPORT_FILE
 from aeqa.viz.visualize import VisualizeOptions, visualize
 from tests.viz.conftest import assert_not_blank, tree_hashes
+
+_MAP_RE = re.compile(
+    r'aria-label="top-down map of ([^"]+)" data-map="data:image/png;base64,([A-Za-z0-9+/=]+)">'
+    r'<img class="thumb" src="data:image/png;base64,([A-Za-z0-9+/=]+)"'
+)
+
+
+def embedded_maps(page: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The map and thumbnail embedded in the report for each question id, as RGB arrays."""
+    from PIL import Image
+
+    def picture(data: str) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+    return {qid: (picture(full), picture(thumb)) for qid, full, thumb in _MAP_RE.findall(page)}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +53,7 @@ def report(batch_run: Path, questions: tuple[Path, list[Question]]) -> Path:
     assert code == 0
     after = tree_hashes(batch_run)
     assert {k: v for k, v in after.items() if k in before} == before
-    added = set(after) - set(before)
-    assert all(k == REPORT_FILE or k.startswith(FILES_DIR + "/") for k in added), added
+    assert set(after) - set(before) == {REPORT_FILE}  # one file, nothing beside it
     return batch_run / REPORT_FILE
 
 
@@ -35,12 +61,12 @@ def test_report_lists_every_question_with_its_map(
     report: Path, questions: tuple[Path, list[Question]]
 ) -> None:
     page = report.read_text()
-    run = report.parent
-    for question in questions[1]:
-        assert question.question_id in page
-        assert f"{FILES_DIR}/{question.question_id}/thumb.png" in page
-        assert_not_blank(run / FILES_DIR / question.question_id / "topdown.png", min_colors=30)
-        assert_not_blank(run / FILES_DIR / question.question_id / "thumb.png")
+    maps = embedded_maps(page)
+    assert sorted(maps) == sorted(q.question_id for q in questions[1])
+    for full, thumb in maps.values():
+        assert_not_blank(full, min_colors=30)
+        assert_not_blank(thumb)
+        assert max(thumb.shape[:2]) <= 240 < max(full.shape[:2])
     table = page.split('id="questions"')[1].split("</table>")[0]
     assert table.count("<tr") == 1 + 6  # the header and a row per question
     assert "data:image/png;base64," in page  # the plot, embedded
@@ -58,7 +84,7 @@ def test_report_scores_from_a_scores_file_and_marks_gaps(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     run = tmp_path / "run"
-    shutil.copytree(batch_run, run, ignore=shutil.ignore_patterns(REPORT_FILE, FILES_DIR))
+    shutil.copytree(batch_run, run, ignore=shutil.ignore_patterns(REPORT_FILE))
     ids = [q.question_id for q in questions[1]]
     episodes = run / "episodes"
     # A truncated episode.json, a lost trajectory, a lost episode folder, a corrupt memory.
@@ -68,7 +94,7 @@ def test_report_scores_from_a_scores_file_and_marks_gaps(
     shutil.rmtree(episodes / ids[2])
     (episodes / ids[3] / "memory" / "occupancy.npz").write_bytes(b"PK\x03\x04 not a zip")
     scores = {qid: 1 + i % 5 for i, qid in enumerate(ids)}
-    write_scores(run / "scores.json", scores)
+    _write_judged(run, scores)
     before = tree_hashes(run)
     with caplog.at_level(logging.WARNING):
         written = visualize(run, VisualizeOptions(questions=questions[0], progress=False))
@@ -88,11 +114,75 @@ def test_report_scores_from_a_scores_file_and_marks_gaps(
     assert "Traceback" not in caplog.text
     assert page.count('class="gap"') == 4
     # Maps are still drawn from what is left; only the lost folder has none.
-    maps = sorted(p.parent.name for p in (run / FILES_DIR).glob("*/topdown.png"))
-    assert maps == sorted(set(ids) - {ids[2]})
+    assert sorted(embedded_maps(page)) == sorted(set(ids) - {ids[2]})
     expected = aggregate(questions[1], scores)
     assert str(run / "scores.json") in page
     assert f"<b>{expected.llm_match:.1f}</b>" in page
+
+
+def _answers(run: Path) -> dict[str, str]:
+    lines = (run / RESULTS_FILE).read_text().splitlines()
+    return {r["question_id"]: r["answer"] for r in map(json.loads, lines) if r["error"] is None}
+
+
+def _write_judged(run: Path, scores: dict[str, int]) -> None:
+    """``scores.json`` and its judged log, as ``aeqa score`` writes them for the run's answers."""
+    answers = _answers(run)
+    write_scores(run / "scores.json", scores)
+    log = JudgedLog(run / "scores.jsonl")
+    for qid, score in scores.items():
+        log.append(JudgedEntry(qid, prediction_sha256(answers[qid]), "j", score, "test"))
+
+
+def test_report_is_one_file(report: Path) -> None:
+    page = report.read_text()
+    references = re.findall(r'\b(?:src|href|data-map)="([^"]*)"', page)
+    assert len(references) == 1 + 1 + 2 * 6  # the icon, the plot, a map and a thumbnail each
+    assert all(r.startswith("data:") for r in references), [r[:40] for r in references]
+    assert "url(" not in page and "@import" not in page
+    assert not (report.parent / "report_files").exists()
+    # Palette PNGs keep the page small: well under 100 KB a question here.
+    assert report.stat().st_size < 6 * 100_000, report.stat().st_size
+
+
+def test_report_ignores_scores_of_answers_that_changed_since_they_were_judged(
+    batch_run: Path, questions: tuple[Path, list[Question]], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(batch_run, run, ignore=shutil.ignore_patterns(REPORT_FILE))
+    ids = [q.question_id for q in questions[1]]
+    # Scored when only half the run had finished, all wrong: then the run was resumed, and one
+    # of the first answers changed as well.
+    _write_judged(run, {qid: 1 for qid in ids[:3]})
+    results = run / RESULTS_FILE
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    changed = next(r for r in records if r["question_id"] == ids[0])
+    changed["answer"] = "something else entirely"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def page_for(scores: Path | None = None) -> str:
+        options = VisualizeOptions(questions=questions[0], scores=scores, progress=False)
+        return visualize(run, options)[0].read_text()
+
+    offline = page_for()
+    cards = re.findall(r'<div class="value">([^<]*)</div><div class="label">([^<]*)<', offline)
+    assert {label: value for value, label in cards}["failed"] == "0"
+    assert "(0 failed, scored 1)" in offline
+    assert "offline judge" in offline and "scores.json: not used" in offline
+    assert "answers that changed since they were judged" in offline and ids[0] in offline
+    given = page_for(run / "scores.json")  # given by hand: checked all the same
+    assert "scores.json: not used" in given and "(0 failed, scored 1)" in given
+
+    # Scored again for the answers the run holds now: used.
+    _write_judged(run, {qid: 5 for qid in ids})
+    page = page_for()
+    assert "not used" not in page and "(0 failed, scored 1)" in page
+    assert "LLM-Match <b>100.0</b>" in page and f"Scores: {run / 'scores.json'}" in page
+
+    # A scores file in the run folder without its judged log cannot be tied to the answers.
+    (run / "scores.jsonl").unlink()
+    page = page_for()
+    assert "no judged log (scores.jsonl)" in page and "offline judge" in page
 
 
 def test_cli_episode(explored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,6 +237,13 @@ def test_report_in_headless_chromium(report: Path) -> None:
                 "#questions img.thumb", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
             )
             assert loaded == [True] * 6
+            # A click on a thumbnail opens its full map in the page.
+            page.locator("#questions button.map").first.click()
+            assert page.locator("#map-viewer").is_visible()
+            opened = page.eval_on_selector("#map-full", "i => i.complete && i.naturalWidth")
+            assert opened > 240
+            page.keyboard.press("Escape")
+            assert not page.locator("#map-viewer").is_visible()
 
             def column(index: int) -> list[str]:
                 return page.eval_on_selector_all(
