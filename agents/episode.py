@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevan
 from aeqa.envs.config import SimConfig, load_config, preset_path
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
-from aeqa.envs.simulator import Simulator
+from aeqa.envs.simulator import Simulator, resolve_sim_config
 from aeqa.envs.types import STOP, AgentState, Observations
 from aeqa.mapping.memory import MemoryConfig, SemanticMemory
 from aeqa.mapping.objects import InstanceLabel
@@ -80,6 +80,9 @@ class EpisodeResult:
     start_position: list[float]
     start_rotation: list[float]
     error: str | None = None
+    #: what drew the frames: meshsim's ``raster`` or ``raycast`` (``auto`` resolved), else the
+    #: backend's name
+    renderer: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +128,12 @@ def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int)
     seen = np.zeros(samples, dtype=bool)
     seen[inside] = occupancy.state[rows[inside], cols[inside]] == FREE
     return float(seen.mean())
+
+
+def rendered_by(sim: Simulator) -> str:
+    """The renderer that draws ``sim``'s frames (see :attr:`EpisodeResult.renderer`)."""
+    config = sim.config
+    return config.renderer if config.type == "meshsim" else config.type
 
 
 def walked_length(
@@ -241,6 +250,7 @@ class Episode:
             scene=str(spec.scene),
             start_position=np.round(start_state.position, 6).tolist(),
             start_rotation=np.round(start_state.rotation, 6).tolist(),
+            renderer=rendered_by(self.sim),
         )
         if out_dir is not None:
             write_episode(out_dir, result, trajectory, memory if cfg.save_memory else None)
@@ -305,4 +315,6 @@ def resolve_episode_config(
         ("explorer", preset_path("agent", preset)),
         ("answerer", preset_path("answerer", answerer)),
     ]
-    return load_config(EpisodeConfig, presets, [f"preset={Path(preset).stem}", *overrides])
+    config = load_config(EpisodeConfig, presets, [f"preset={Path(preset).stem}", *overrides])
+    # Resolved here, so the saved config names the renderer the run used.
+    return replace(config, sim=resolve_sim_config(config.sim))

@@ -28,7 +28,8 @@ class SimConfig:
 
     #: backend: ``meshsim`` (embedded) or ``habitat`` (habitat-sim, optional)
     type: str = "meshsim"
-    #: meshsim renderer: ``auto`` (raster on a GPU, raycast otherwise), ``raster`` or ``raycast``
+    #: meshsim renderer: ``auto`` (raster wherever EGL works, llvmpipe included, raycast
+    #: otherwise; resolved when a config is resolved), ``raster`` or ``raycast``
     renderer: str = "auto"
     width: int = 640
     height: int = 480

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -75,6 +76,16 @@ class Simulator(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def resolve_sim_config(config: SimConfig) -> SimConfig:
+    """``config`` with its ``auto`` choices made for this machine (meshsim's renderer), as a
+    run's saved config records them."""
+    if config.type == "meshsim" and config.renderer == "auto":
+        from aeqa.envs.meshsim.renderer import resolve_renderer
+
+        return replace(config, renderer=resolve_renderer(config.renderer))
+    return config
 
 
 def make_simulator(config: SimConfig) -> Simulator:

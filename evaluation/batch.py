@@ -49,7 +49,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -60,7 +59,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -74,12 +73,16 @@ from aeqa.evaluation.questions import (
     write_questions,
 )
 from aeqa.evaluation.results import (
+    CORRUPT_FILE,
     PREDICTIONS_FILE,
     QUESTIONS_FILE,
     RESULTS_FILE,
+    RETRIED_FILE,
     SUMMARY_FILE,
     BatchSummary,
     ResultsLog,
+    RunLock,
+    episode_dir_name,
     summarize,
     write_predictions,
     write_summary,
@@ -115,10 +118,15 @@ _THREAD_VARIABLES = (
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One episode to run: a question and its resolved scene path (absolute)."""
+    """One episode to run: a question and its resolved scene path (absolute).
+
+    ``reanswer``: its episode folder holds a finished exploration of an earlier run with the same
+    config (the answering failed or never came): answer from the saved memory, don't explore.
+    """
 
     question: Question
     scene: str
+    reanswer: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,26 @@ class SceneGroup:
 
     scene: str
     items: tuple[WorkItem, ...]
+
+
+def machine_cpus() -> int:
+    """The CPUs this process may run on (its affinity: a container's or a job's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(workers: int, cpus: int, where: str = "this machine has") -> int:
+    """``workers``, or ``cpus`` with a warning where more workers are asked for: a worker
+    explores on one CPU, so more of them only queue for the CPUs (and each holds a simulator
+    and an answering head in memory)."""
+    if workers > cpus:
+        logger.warning(
+            "%d workers asked for, more than the %d CPUs %s; running %d", workers, cpus, where, cpus
+        )
+        return cpus
+    return workers
 
 
 def _scene_exists(scene: Path) -> bool:
@@ -153,6 +181,8 @@ def plan_batch(
     if len(set(ids)) != len(ids):
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         raise AeqaError(f"question ids repeat ({', '.join(repeated[:5])}); ids must be unique")
+    for qid in ids:
+        episode_dir_name(qid)  # raises for an id too long to be a folder name
     root = Path(scenes_root) if scenes_root is not None else None
     if root is not None and not root.is_dir():
         raise AeqaError(
@@ -237,12 +267,6 @@ def failed_result(
         start_rotation=list(question.start_rotation or []),
         error=error,
     )
-
-
-def episode_dir_name(question_id: str) -> str:
-    """The folder name of a question's ``episodes/`` entry (path separators replaced)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", question_id).strip(".")
-    return safe or "_"
 
 
 # --- the worker side -------------------------------------------------------------------------
@@ -330,13 +354,16 @@ class EpisodeWorker:
             raise
 
     def run(self, item: WorkItem, out_dir: Path | None, timeout_s: float | None) -> EpisodeResult:
-        """Run one episode; never raises for a failed episode (the record carries ``error``)."""
-        from aeqa.agents.episode import EpisodeSpec, start_state
+        """Run one episode (or, for ``item.reanswer``, answer it again from its saved
+        exploration); never raises for a failed episode (the record carries ``error``; where
+        the exploration finished, its steps, path and coverage too)."""
+        from aeqa.agents.episode import AnswerError, EpisodeSpec, saved_exploration, start_state
 
         q = item.question
         t0 = time.perf_counter()
-        if out_dir is not None and out_dir.exists():
+        if out_dir is not None and out_dir.exists() and not item.reanswer:
             shutil.rmtree(out_dir)  # a run that died mid-episode may have left a partial folder
+        explored: EpisodeResult | None = None
         try:
             spec = EpisodeSpec(
                 q.question,
@@ -345,19 +372,33 @@ class EpisodeWorker:
                 start_state(q.start_position, q.start_rotation),
             )
             with _alarm(timeout_s):
+                if item.reanswer and out_dir is not None:
+                    try:
+                        return self.episode.reanswer(spec, out_dir)
+                    except AeqaError as e:  # the saved exploration is unusable: explore again
+                        logger.warning("episode %s: %s; exploring again", q.question_id, e)
+                        shutil.rmtree(out_dir, ignore_errors=True)
                 return self.episode.run(spec, out_dir)
         except EpisodeTimeout:
             self.tainted = True
             error = f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout)"
             details = error + "\n"
+            # Stopped while answering: the exploration is saved and its figures are kept.
+            explored = saved_exploration(out_dir) if out_dir is not None else None
         except Exception as e:
-            error = redact(f"{type(e).__name__}: {e}")
+            cause: BaseException = e
+            if isinstance(e, AnswerError):  # the head's error; the exploration is kept
+                explored = e.result
+                cause = e.__cause__ or e
+            error = redact(f"{type(cause).__name__}: {cause}")
             details = redact(traceback.format_exc())
         logger.warning("episode %s failed: %s", q.question_id, error)
         if out_dir is not None:
             with contextlib.suppress(OSError):
                 out_dir.mkdir(parents=True, exist_ok=True)
                 (out_dir / "error.txt").write_text(details, encoding="utf-8")
+        if explored is not None:
+            return replace(explored, error=error)
         return failed_result(q, item.scene, error, time.perf_counter() - t0)
 
     def close(self) -> None:
@@ -431,16 +472,23 @@ def _read_tree(folder: Path) -> dict[str, bytes]:
 
 
 def _ray_scene_group(
-    config: EpisodeConfig, items: Sequence[WorkItem], timeout_s: float | None
+    config: EpisodeConfig,
+    items: Sequence[WorkItem],
+    timeout_s: float | None,
+    saved: dict[str, dict[str, bytes]] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """A Ray task: run a scene group, yielding ``("start", question_id)`` before each episode
     and ``("done", result, files)`` after it, ``files`` being the episode folder's files
-    (relative path -> bytes) for the driver to write."""
+    (relative path -> bytes) for the driver to write. ``saved``: the episode folders (by
+    question id) of the items to answer again from their saved exploration."""
     for item in items:
         worker = _worker_for(config)  # rebuilt after a timeout left the old one tainted
         yield ("start", item.question.question_id)
         with tempfile.TemporaryDirectory(prefix="aeqa-episode-") as tmp:
             episode_dir = Path(tmp) / "episode"
+            files = (saved or {}).get(item.question.question_id) if item.reanswer else None
+            if files:
+                _write_tree(episode_dir, files)
             result = worker.run(item, episode_dir, timeout_s)
             files = _read_tree(episode_dir)
         yield ("done", result, files)
@@ -458,6 +506,8 @@ class _Recorder:
         self.log = log
         self.ran = 0
         self.failed = 0
+        #: the workers the engine runs (summary.json's ``workers``)
+        self.workers = 0
         # disable=None: a bar on a terminal, nothing in logs and pipes.
         self.bar = tqdm(
             total=total,
@@ -713,13 +763,17 @@ def _run_ray(
             ray.init(address=ray_address, logging_level=logging.WARNING)
         else:
             ray.init(
-                num_cpus=workers or os.cpu_count() or 1,
+                num_cpus=min(workers or machine_cpus(), machine_cpus()),
                 include_dashboard=False,
                 logging_level=logging.WARNING,
             )
         started_ray = True
     resources = ray.cluster_resources()
     logger.info("ray: %s CPUs, %s GPUs", resources.get("CPU", 0), resources.get("GPU", 0))
+    cpus = int(resources.get("CPU", 0))
+    # Each task takes one CPU: more at once than the cluster has would only queue.
+    workers = cap_workers(workers, cpus, "Ray has") if workers else None
+    recorder.workers = min(workers or len(groups), cpus) if cpus else (workers or 0)
     remote = ray.remote(_ray_scene_group).options(
         num_cpus=1, num_gpus=gpus_per_worker, max_retries=0, num_returns="streaming"
     )
@@ -733,7 +787,14 @@ def _run_ray(
     def submit(task: _RayTask) -> None:
         task.current = None
         task.cancelled_for_timeout = False
-        in_flight[remote.remote(config_ref, list(task.items), timeout_s)] = task
+        saved = {
+            i.question.question_id: _read_tree(
+                episodes_dir / episode_dir_name(i.question.question_id)
+            )
+            for i in task.items
+            if i.reanswer
+        }
+        in_flight[remote.remote(config_ref, list(task.items), timeout_s, saved or None)] = task
 
     def fill() -> None:
         while pending and len(in_flight) < limit:
@@ -836,6 +897,7 @@ def run_batch(
     ray_address: str | None = None,
     progress: bool = True,
     gpus_per_worker: float = 0.0,
+    retry_failed: bool = False,
 ) -> BatchSummary:
     """Run every question as an episode and write the run folder.
 
@@ -845,18 +907,24 @@ def run_batch(
         config: the resolved episode config, the same for every episode.
         out_dir: the run folder: ``config.yaml``, ``questions.json`` (the questions run),
             ``results.jsonl``, ``episodes/<id>/``, ``predictions.json`` and ``summary.json``
-            go there.
+            go there; ``run.lock`` while the run is going.
         engine: ``local`` (a process pool) or ``ray``.
-        workers: worker processes (local: default 1). Ray without an address starts a local
-            Ray with ``workers`` CPUs (default: all); with an address, at most ``workers``
-            scene groups run at once (default: as many as the cluster schedules).
+        workers: worker processes (local: default 1, at most this machine's CPUs). Ray without
+            an address starts a local Ray with ``workers`` CPUs (default and at most: this
+            machine's); with an address, at most ``workers`` scene groups run at once (default:
+            as many as the cluster schedules; at most its CPUs).
         resume: skip the questions ``out_dir/results.jsonl`` already records (failed ones
-            included); ``out_dir`` must hold a run made with the same config.
+            included); ``out_dir`` must hold a run made with the same config and questions.
+            Lines of ``results.jsonl`` that are not records move to ``results.jsonl.corrupt``;
+            an episode whose folder holds its finished exploration is answered from it.
         scenes_root: the HM3D scenes folder (A-EQA questions).
         episode_timeout_s: wall-time limit of one episode (None or 0: none).
         ray_address: a Ray cluster address (``auto`` on a cluster node), or None.
         progress: show a progress bar (on a terminal).
         gpus_per_worker: Ray only: GPUs each scene-group task asks for (a VLM head).
+        retry_failed: with ``resume``, run the recorded failed episodes again (their old
+            records move to ``results.retried.jsonl``); those whose exploration finished are
+            answered again from their saved memory without exploring.
 
     Returns:
         The summary, as written to ``summary.json``.
@@ -864,31 +932,138 @@ def run_batch(
     Raises:
         AeqaError: an unknown engine, a bad worker count, a scenes root that does not exist,
             A-EQA questions without a scenes root, ``resume`` without a run in ``out_dir`` or
-            with another config, results in ``out_dir`` without ``resume``, or workers that
-            cannot load the simulator or answering head.
+            with another config or question set, ``retry_failed`` without ``resume``, results
+            in ``out_dir`` without ``resume``, another batch writing to ``out_dir``, or
+            workers that cannot load the simulator or answering head. Where no episode was
+            recorded, what the call created in ``out_dir`` is removed again.
     """
-    from aeqa.launch.config import config_yaml, save_config
-
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise AeqaError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     if workers is not None and workers < 1:
         raise AeqaError(f"workers must be at least 1, got {workers}")
+    if retry_failed and not resume:
+        raise AeqaError(
+            "--retry-failed runs the failed episodes of an earlier run again: add --resume "
+            "and that run's --out"
+        )
     groups, unrunnable = plan_batch(questions, scenes_root)
     out = Path(out_dir)
-    config_path = out / "config.yaml"
+    # What this call creates, removed again where it fails before any episode is recorded (a
+    # bad input must not leave a run folder that looks like a run).
+    created = [path for path in (out, *(out / name for name in _RUN_FILES)) if not path.exists()]
+    lock = RunLock(out).acquire()
     log = ResultsLog(out / RESULTS_FILE)
+    nothing_recorded = False
+    try:
+        return _run_locked(
+            questions,
+            config,
+            out,
+            log,
+            groups,
+            unrunnable,
+            _Options(
+                engine,
+                workers,
+                resume,
+                retry_failed,
+                episode_timeout_s,
+                ray_address,
+                progress,
+                gpus_per_worker,
+            ),
+            t0,
+        )
+    except BaseException:
+        nothing_recorded = not log.records()
+        raise
+    finally:
+        lock.release()
+        if nothing_recorded:
+            _remove_created(out, created)
+
+
+#: what a run folder holds (besides ``run.lock``)
+_RUN_FILES = (
+    "config.yaml",
+    QUESTIONS_FILE,
+    RESULTS_FILE,
+    "episodes",
+    PREDICTIONS_FILE,
+    SUMMARY_FILE,
+    CORRUPT_FILE,
+    RETRIED_FILE,
+)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """:func:`run_batch`'s options, for the part that runs while it holds the lock."""
+
+    engine: str
+    workers: int | None
+    resume: bool
+    retry_failed: bool
+    episode_timeout_s: float | None
+    ray_address: str | None
+    progress: bool
+    gpus_per_worker: float
+
+
+def _remove_created(out: Path, created: Sequence[Path]) -> None:
+    if out in created:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in created:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _run_locked(
+    questions: Sequence[Question],
+    config: EpisodeConfig,
+    out: Path,
+    log: ResultsLog,
+    groups: list[SceneGroup],
+    unrunnable: list[tuple[Question, str]],
+    options: _Options,
+    t0: float,
+) -> BatchSummary:
+    from aeqa.agents.episode import saved_exploration
+    from aeqa.launch.config import config_yaml, save_config
+
+    engine, resume = options.engine, options.resume
+    config_path = out / "config.yaml"
     if resume:
         if not config_path.is_file():
             raise AeqaError(
                 f"{out}: no run to resume (no config.yaml); pass the folder of an earlier "
                 "`aeqa evaluate` run, or leave out --resume to start one"
             )
-        if config_path.read_text(encoding="utf-8") != config_yaml(config):
+        saved_yaml = config_path.read_text(encoding="utf-8")
+        if saved_yaml != config_yaml(config):
             raise AeqaError(
-                f"{config_path}: the run was made with another config; resume with the same "
-                "--preset, --answerer, --seed, --max-steps and overrides, or start a new run"
+                f"{config_path}: the run was made with another config "
+                f"({_config_difference(saved_yaml, config_yaml(config))}); resume with the "
+                "same --preset, --answerer, --seed, --max-steps and overrides, or start a new "
+                "run with another --out"
             )
+        if (out / QUESTIONS_FILE).is_file():
+            difference = _question_difference(out / QUESTIONS_FILE, questions)
+            if difference:
+                raise AeqaError(
+                    f"{out / QUESTIONS_FILE}: the run was made with another question set "
+                    f"({difference}); resume with the same --questions, --split, --subset-ids "
+                    "and --limit, or start a new run with another --out"
+                )
+        log.repair()
+        if options.retry_failed:
+            retried = {r.question_id for r in log.records() if r.error is not None}
+            log.remove(retried)
+            logger.info("running %d failed episodes again", len(retried))
     elif log.path.is_file() and log.records():
         raise AeqaError(
             f"{out}: already holds results; pass --resume to continue that run, or choose "
@@ -901,8 +1076,17 @@ def run_batch(
     episodes_dir.mkdir(parents=True, exist_ok=True)
 
     finished = log.finished_ids() if resume else set()
+
+    def planned(item: WorkItem) -> WorkItem:
+        # Same config and questions (checked above): a saved exploration is the one this run
+        # would make, so only the answer is missing.
+        folder = episodes_dir / episode_dir_name(item.question.question_id)
+        if resume and saved_exploration(folder) is not None:
+            return replace(item, reanswer=True)
+        return item
+
     groups = [
-        SceneGroup(g.scene, todo)
+        SceneGroup(g.scene, tuple(planned(i) for i in todo))
         for g in groups
         if (todo := tuple(i for i in g.items if i.question.question_id not in finished))
     ]
@@ -910,6 +1094,9 @@ def run_batch(
     to_run = sum(len(g.items) for g in groups)
     if finished:
         logger.info("resuming: %d of %d questions already recorded", len(finished), len(questions))
+    reanswers = sum(i.reanswer for g in groups for i in g.items)
+    if reanswers:
+        logger.info("%d episodes are answered again from their saved exploration", reanswers)
     if unrunnable:
         logger.warning(
             "%d questions have no scene and are recorded as failed: %s%s",
@@ -917,7 +1104,9 @@ def run_batch(
             ", ".join(q.question_id for q, _ in unrunnable[:10]),
             " ..." if len(unrunnable) > 10 else "",
         )
-    n_workers = workers if workers is not None else (1 if engine == "local" else 0)
+    n_workers = options.workers or (1 if engine == "local" else 0)
+    if engine == "local":
+        n_workers = cap_workers(n_workers, machine_cpus())
     logger.info(
         "%d episodes in %d scenes on %s (%s workers)",
         to_run,
@@ -925,22 +1114,23 @@ def run_batch(
         engine,
         n_workers or "all",
     )
-    recorder = _Recorder(log, to_run + len(unrunnable), progress)
+    recorder = _Recorder(log, to_run + len(unrunnable), options.progress)
+    recorder.workers = n_workers
     try:
         for q, why in unrunnable:
             recorder.record(failed_result(q, q.scene, why), ran=False)
         if groups and engine == "local":
-            _run_local(groups, config, episodes_dir, n_workers, episode_timeout_s, recorder)
+            _run_local(groups, config, episodes_dir, n_workers, options.episode_timeout_s, recorder)
         elif groups:
             _run_ray(
                 groups,
                 config,
                 episodes_dir,
-                workers,
-                episode_timeout_s,
+                options.workers,
+                options.episode_timeout_s,
                 recorder,
-                ray_address,
-                gpus_per_worker,
+                options.ray_address,
+                options.gpus_per_worker,
             )
     finally:
         recorder.close()
@@ -950,12 +1140,68 @@ def run_batch(
             out,
             config,
             engine,
-            n_workers,
+            recorder.workers,
             len(finished),
             recorder.ran,
             time.perf_counter() - t0,
         )
     return summary
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _config_difference(run_yaml: str, now_yaml: str) -> str:
+    """Which config values differ, as ``key: <run's> -> <now>`` (the first few)."""
+    import yaml
+
+    try:
+        run, now = _flatten(yaml.safe_load(run_yaml)), _flatten(yaml.safe_load(now_yaml))
+    except yaml.YAMLError:
+        return "config.yaml is not the YAML this version writes"
+    keys = sorted(k for k in run.keys() | now.keys() if run.get(k, "unset") != now.get(k, "unset"))
+    shown = [f"{k}: {run.get(k, 'unset')!r} -> {now.get(k, 'unset')!r}" for k in keys[:3]]
+    return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def _ids_text(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:3]) + (" ..." if len(ids) > 3 else "")
+
+
+def _comparable(question: Question) -> dict[str, Any]:
+    entry = question.to_json()
+    if question.scene:  # one path, however it was written
+        entry["scene"] = os.path.abspath(os.path.expanduser(question.scene))
+    return entry
+
+
+def _question_difference(path: Path, questions: Sequence[Question]) -> str | None:
+    """How ``questions`` differ from a run's ``questions.json`` (None: they do not)."""
+    from aeqa.evaluation.questions import load_questions
+
+    run = {q.question_id: q for q in load_questions(path)}
+    now = {q.question_id: q for q in questions}
+    missing = [qid for qid in run if qid not in now]
+    added = [qid for qid in now if qid not in run]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of its {len(run)} questions not given: {_ids_text(missing)}")
+    if added:
+        parts.append(f"{len(added)} questions not in it: {_ids_text(added)}")
+    if parts:
+        return "; ".join(parts)
+    for qid, question in now.items():
+        was, is_now = _comparable(run[qid]), _comparable(question)
+        fields = sorted(k for k in was.keys() | is_now.keys() if was.get(k) != is_now.get(k))
+        if fields:
+            return f"question {qid} differs in {', '.join(fields)}"
+    return None
 
 
 def _write_outputs(
@@ -995,9 +1241,11 @@ __all__ = [
     "EpisodeWorker",
     "SceneGroup",
     "WorkItem",
+    "cap_workers",
     "config_name",
     "episode_dir_name",
     "failed_result",
+    "machine_cpus",
     "plan_batch",
     "run_batch",
 ]

@@ -8,7 +8,10 @@ Three file formats load into one :class:`Question` record:
   folder (``00826-BFRyYbPCCPE``), with a start ``position`` [x, y, z] (habitat's Y-up world
   frame, metres) and ``rotation`` [w, x, y, z] (a unit quaternion, a yaw about +Y).
 - Our generated sets (:func:`generate_questions`, :func:`write_questions`): OpenEQA's fields plus
-  ``scene`` (a scene basename path), ``scene_name``, ``position`` and ``rotation``.
+  ``scene`` (a scene basename path; :func:`write_questions` stores it relative to the question
+  file's folder, so the file and its scenes can move together, and :func:`load_questions`
+  resolves it against that folder; an absolute path is used as it is), ``scene_name``,
+  ``position`` and ``rotation``.
 
 The generator reads a generated scene's ground truth (``NAME.scene.json``, see
 ``envs/scenegen.py``) and asks only questions whose answer that ground truth determines: an
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import zlib
 from collections import Counter, defaultdict
@@ -83,7 +87,8 @@ class Question:
         episode_history: as in the source file: ``hm3d-v0/000-hm3d-HASH``, ``scannet-v0/...``,
             the HM3D folder ``00826-HASH`` (3D-Mem files) or ``generated/NAME``.
         extra_answers: further accepted answers.
-        scene: a scene basename path for generated sets, else "".
+        scene: a scene basename path for generated sets (absolute once loaded from a file),
+            else "".
         scene_name: the HM3D folder (``00826-HASH``) where known, the HM3D hash for OpenEQA's
             own entries, ScanNet's scene id, or a generated scene's basename.
         start_position: (3,) agent base position [x, y, z], Y-up world frame, metres; or None.
@@ -298,6 +303,8 @@ def load_questions(path: str | Path) -> list[Question]:
     first_index: dict[str, int] = {}
     for index, entry in enumerate(data):
         question = Question.from_json(entry, source=f"{path}: entry {index}")
+        if question.scene:
+            question.scene = _scene_from_file(question.scene, path.parent)
         if question.question_id in first_index:
             raise AeqaError(
                 f"{path}: entry {index}: question_id {question.question_id!r} repeats entry "
@@ -309,8 +316,26 @@ def load_questions(path: str | Path) -> list[Question]:
     return questions
 
 
+def _scene_from_file(scene: str, folder: Path) -> str:
+    """A question file's ``scene``, absolute: a relative path is relative to the file's folder."""
+    expanded = os.path.expanduser(scene)
+    if os.path.isabs(expanded):
+        return expanded
+    return os.path.abspath(os.path.join(folder, expanded))
+
+
+def _scene_for_file(scene: str, folder: Path) -> str:
+    """``scene`` (absolute, or relative to the working directory) relative to ``folder``."""
+    absolute = os.path.abspath(os.path.expanduser(scene))
+    try:
+        return Path(os.path.relpath(absolute, os.path.abspath(folder))).as_posix()
+    except ValueError:  # on another drive (Windows): no relative path
+        return absolute
+
+
 def write_questions(path: str | Path, questions: Sequence[Question]) -> Path:
-    """Write questions as a JSON list (sorted keys, indent 1) that :func:`load_questions` reads.
+    """Write questions as a JSON list (sorted keys, indent 1) that :func:`load_questions` reads;
+    scene paths are written relative to the file's folder.
 
     Raises:
         AeqaError: a repeated question_id, or an unwritable path.
@@ -321,7 +346,11 @@ def write_questions(path: str | Path, questions: Sequence[Question]) -> Path:
         if q.question_id in seen:
             raise AeqaError(f"{path}: question_id {q.question_id!r} repeats; ids must be unique")
         seen.add(q.question_id)
-    text = json.dumps([q.to_json() for q in questions], sort_keys=True, indent=1) + "\n"
+    entries = [
+        {**q.to_json(), "scene": _scene_for_file(q.scene, path.parent)} if q.scene else q.to_json()
+        for q in questions
+    ]
+    text = json.dumps(entries, sort_keys=True, indent=1) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

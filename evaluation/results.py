@@ -8,19 +8,34 @@ readers skip and the next append cuts off before writing, so half a line never c
 first record of a question id wins; later ones are ignored (and never written by
 :class:`ResultsLog`).
 
+A line that is not a record yet ends in a newline (a disk error, an edit by hand) is skipped
+with a warning by readers; ``--resume`` moves such lines to ``results.jsonl.corrupt``
+(:meth:`ResultsLog.repair`) and ``--retry-failed`` moves the records of the episodes it runs
+again to ``results.retried.jsonl`` (:meth:`ResultsLog.remove`), so no line is ever lost.
+
 ``predictions.json`` is OpenEQA's format, ``[{"question_id", "answer"}]``, for the episodes that
 finished without an error; ``summary.json`` holds counts, failures and means (see
 :class:`BatchSummary`). Both are written atomically (a temporary file, then a rename).
+
+Each question's episode folder is ``episodes/<name>`` with ``name`` from
+:func:`episode_dir_name` (the id itself where it is a plain file name, else percent-encoded);
+:func:`question_id_from_dir_name` reverses it. ``run.lock`` (:class:`RunLock`) keeps a second
+batch from writing into a run folder while one is running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
+import socket
 import statistics
+import urllib.parse
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +49,13 @@ RESULTS_FILE = "results.jsonl"
 PREDICTIONS_FILE = "predictions.json"
 SUMMARY_FILE = "summary.json"
 QUESTIONS_FILE = "questions.json"
+#: where :meth:`ResultsLog.repair` moves lines that are not result records
+CORRUPT_FILE = RESULTS_FILE + ".corrupt"
+#: where :meth:`ResultsLog.remove` moves the records of episodes that are run again
+RETRIED_FILE = "results.retried.jsonl"
+LOCK_FILE = "run.lock"
+#: the longest folder name most file systems take (bytes)
+_MAX_NAME_BYTES = 255
 #: how far back a torn tail is searched for the last complete line, per read
 _TAIL_CHUNK = 1 << 16
 _RESULT_FIELDS = frozenset(f.name for f in fields(EpisodeResult))
@@ -51,6 +73,35 @@ def result_from_json(entry: dict[str, Any]) -> EpisodeResult:
         return EpisodeResult(**{k: v for k, v in entry.items() if k in _RESULT_FIELDS})
     except TypeError as e:
         raise ValueError(str(e)) from e
+
+
+def episode_dir_name(question_id: str) -> str:
+    """The folder name of a question's ``episodes/`` entry.
+
+    An id made of letters, digits, ``_``, ``-``, ``.`` and ``~`` that does not start with a dot
+    is its own name; any other character is percent-encoded (its UTF-8 bytes as ``%XX``, ``%``
+    itself as ``%25``, a leading dot as ``%2E``), so two ids never share a folder and
+    :func:`question_id_from_dir_name` gives the id back.
+
+    Raises:
+        AeqaError: an empty id, or one whose name would be longer than file systems take.
+    """
+    if not question_id:
+        raise AeqaError("a question id is empty; every question needs a non-empty question_id")
+    name = urllib.parse.quote(question_id, safe="")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        raise AeqaError(
+            f"question id {question_id[:40]!r}...: its episode folder name would be "
+            f"{len(name.encode('utf-8'))} bytes (at most {_MAX_NAME_BYTES}); shorten the ids"
+        )
+    return name
+
+
+def question_id_from_dir_name(name: str) -> str:
+    """The question id of an episode folder name made by :func:`episode_dir_name`."""
+    return urllib.parse.unquote(name, errors="replace")
 
 
 def read_records(path: Path) -> tuple[list[EpisodeResult], list[str]]:
@@ -138,6 +189,94 @@ class ResultsLog:
             logger.warning("%s: %s; skipped", self.path, problem)
         return results
 
+    def repair(self) -> int:
+        """Move every line that is not a result record (a corrupt line, a torn last line) to
+        ``results.jsonl.corrupt`` beside the log, keeping every record in its order.
+
+        Returns:
+            How many lines were moved (0: the file was left as it was).
+
+        Raises:
+            AeqaError: the file cannot be read or rewritten.
+        """
+        aside = self.path.with_name(CORRUPT_FILE)
+        moved = self._move_aside(lambda record: record is None, aside)
+        if moved:
+            logger.warning(
+                "%s: %s %s%s: not a result record; moved to %s",
+                self.path,
+                "line" if len(moved) == 1 else "lines",
+                ", ".join(str(n) for n in moved[:10]),
+                " ..." if len(moved) > 10 else "",
+                aside,
+            )
+        return len(moved)
+
+    def remove(self, question_ids: Collection[str]) -> int:
+        """Move the records of ``question_ids`` to ``results.retried.jsonl`` beside the log (so
+        they can be run again and recorded anew), keeping every other line in its order.
+
+        Returns:
+            How many lines were moved.
+
+        Raises:
+            AeqaError: the file cannot be read or rewritten.
+        """
+        ids = set(question_ids)
+        aside = self.path.with_name(RETRIED_FILE)
+        moved = self._move_aside(
+            lambda record: record is not None and record.question_id in ids, aside
+        )
+        if moved:
+            logger.info("%s: moved %d records to %s", self.path, len(moved), aside)
+        return len(moved)
+
+    def _move_aside(self, moves: Callable[[EpisodeResult | None], bool], aside: Path) -> list[int]:
+        """Move the lines whose record (None: not a record) ``moves`` picks to ``aside``;
+        returns their line numbers."""
+        if not self.path.is_file():
+            return []
+        try:
+            data = self.path.read_bytes()
+        except OSError as e:
+            raise AeqaError(f"{self.path}: cannot read the results ({e}); check the disk") from e
+        lines = data.split(b"\n")
+        moved: list[tuple[int, bytes]] = []
+        kept: list[bytes] = []
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            record: EpisodeResult | None
+            try:
+                # the last piece has no newline: a torn line, never a record
+                record = result_from_json(json.loads(raw)) if number < len(lines) else None
+            except (ValueError, UnicodeDecodeError):
+                record = None
+            if moves(record):
+                moved.append((number, raw))
+            else:
+                kept.append(raw)
+        if not moved:
+            return []
+        try:
+            # The moved lines are saved before the log is rewritten: a crash in between leaves a
+            # line in both files, never in neither.
+            with open(aside, "ab") as f:
+                f.write(b"".join(raw + b"\n" for _, raw in moved))
+                f.flush()
+                os.fsync(f.fileno())
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(b"".join(raw + b"\n" for raw in kept))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as e:
+            raise AeqaError(f"{self.path}: cannot rewrite the results ({e}); check the disk") from e
+        self._recorded = None
+        return [number for number, _ in moved]
+
     def finished_ids(self) -> set[str]:
         """Question ids with a record (failed ones included): what ``--resume`` skips."""
         return {r.question_id for r in self.records()}
@@ -177,6 +316,112 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class RunLock:
+    """``run.lock`` in a run folder, held by the one batch that writes there.
+
+    The lock is an exclusive ``flock`` on the file, which the system releases when its process
+    ends however it ends, so a lock left behind by a killed run is taken over by the next one;
+    the file holds the holder's host and process id, for the message of a run that is refused.
+    Where the file system has no ``flock``, the process id alone decides: a lock whose process
+    is no longer running (on this host) is taken over.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock (creating the folder where needed).
+
+        Raises:
+            AeqaError: another running process holds it, or the folder cannot be written.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as e:
+                    if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                        os.close(fd)
+                        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                            raise self._held() from e
+                        raise
+                    if _holder_alive(_read_holder(fd)):
+                        os.close(fd)
+                        raise self._held() from e
+                # The last holder removes the file when it is done; where that happened between
+                # our open and our lock, the lock is on a file no one else will open: again.
+                with contextlib.suppress(FileNotFoundError):
+                    if os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                        break
+                os.close(fd)
+            previous = _read_holder(fd)
+            if previous:
+                logger.warning(
+                    "%s: taking over the lock of a run that is no longer running (%s)",
+                    self.path,
+                    previous,
+                )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
+        except OSError as e:
+            raise AeqaError(f"{self.path}: cannot lock the run folder ({e}); check --out") from e
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Give the lock up and remove the file (nothing where it is not held)."""
+        if self._fd is None:
+            return
+        # Removed before it is unlocked, so a process waiting on this file sees it gone.
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _held(self) -> AeqaError:
+        holder = ""
+        with contextlib.suppress(OSError):
+            holder = self.path.read_text(encoding="utf-8").strip()
+        who = f"process {holder.split()[-1]} on {holder.split()[0]}" if holder else "a process"
+        return AeqaError(
+            f"{self.path.parent}: another batch ({who}) is writing this run folder; wait for it "
+            f"to end or choose another --out (where it is gone, remove {self.path})"
+        )
+
+
+def _read_holder(fd: int) -> str:
+    """The ``host pid`` line of a lock file, or "" where it has none."""
+    text = os.pread(fd, 256, 0).decode("utf-8", "replace").strip()
+    parts = text.split()
+    return text if len(parts) == 2 and parts[1].isdigit() else ""
+
+
+def _holder_alive(holder: str) -> bool:
+    """Whether the ``host pid`` of a lock file names a running process; True for another host
+    (its processes cannot be seen from here)."""
+    if not holder:
+        return False
+    host, pid = holder.split()
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -431,7 +431,8 @@ def load_path_lengths(path: str | Path) -> dict[str, float]:
 
 def load_results(path: str | Path) -> dict[str, EpisodeOutcome]:
     """Per-episode results (``results.jsonl``) by question id; the first line of an id wins,
-    and a torn last line (no newline, not JSON) is skipped with a warning.
+    and a torn last line (no newline) and lines that are not JSON (broken on disk) are skipped
+    with a warning naming them.
 
     Raises:
         AeqaError: missing; a line that is not a JSON object; a missing or mistyped
@@ -441,25 +442,27 @@ def load_results(path: str | Path) -> dict[str, EpisodeOutcome]:
     if not path.is_file():
         raise AeqaError(f"{path}: no such results file; check --results")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        data = path.read_bytes()
+    except OSError as e:
         raise AeqaError(f"{path}: cannot read the results file ({e})") from e
-    lines = text.split("\n")
-    torn = lines[-1]  # "" where the file ends with a newline
+    lines = data.split(b"\n")  # bytes: a line broken on disk breaks only itself
+    torn = lines[-1]  # b"" where the file ends with a newline
     outcomes: dict[str, EpisodeOutcome] = {}
+    corrupt: list[int] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}: line {number}"
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError as e:
+        except ValueError:  # not JSON, or not UTF-8
             if number == len(lines) and torn:
-                logger.warning("%s: skipping a torn last line (%d chars)", where, len(torn))
+                logger.warning("%s: skipping a torn last line (%d bytes)", where, len(torn))
                 break
-            raise AeqaError(
-                f"{where}: not valid JSON ({e.msg}); results.jsonl holds one JSON object a line"
-            ) from e
+            # A line broken on disk: its question counts as having no result (an error below
+            # names it where it is scored), the others still score.
+            corrupt.append(number)
+            continue
         if not isinstance(entry, dict):
             raise AeqaError(f"{where}: expected a JSON object, got {type(entry).__name__}")
         for key in ("question_id", "path_length_m", "error"):
@@ -487,6 +490,17 @@ def load_results(path: str | Path) -> dict[str, EpisodeOutcome]:
             logger.info("%s: question %s repeats; the first line wins", where, qid)
             continue
         outcomes[qid] = EpisodeOutcome(qid, None if length is None else float(length), error)
+    if corrupt:
+        numbers = ", ".join(str(n) for n in corrupt[:10]) + (" ..." if len(corrupt) > 10 else "")
+        logger.warning(
+            "%s: skipped %s %s (not JSON), so %s no result here (`aeqa evaluate "
+            "--resume` on the run moves such lines to %s.corrupt)",
+            path,
+            "line" if len(corrupt) == 1 else "lines",
+            numbers,
+            "its question has" if len(corrupt) == 1 else "their questions have",
+            path.name,
+        )
     logger.info("loaded %d episode results from %s", len(outcomes), path)
     return outcomes
 

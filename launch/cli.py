@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,7 +53,13 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from aeqa.agents.answerers.base import check_question
-    from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
+    from aeqa.agents.episode import (
+        AnswerError,
+        Episode,
+        EpisodeSpec,
+        resolve_episode_config,
+        start_state,
+    )
     from aeqa.envs.simulator import make_simulator
     from aeqa.launch.config import run_dir, save_config
 
@@ -70,27 +77,43 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     check_question(args.question)
     start = start_state(args.start_position, args.start_rotation)
     out = Path(args.out) if args.out else run_dir("explore", Path(args.scene or "generated").name)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "config.yaml")
-    scene = args.scene
-    if scene is None:
-        from aeqa.envs.scenegen import generate_scene
-
-        scene = str(generate_scene(out / "scene", "apartment", seed=args.seed))
-        logger.info("generated %s", scene)
-    sim = make_simulator(config.sim)
+    episode_dir = out / "episodes" / "explore"
+    # What this command creates, removed again where it fails before the episode is written (a
+    # bad scene or pose must not leave a folder that looks like a run).
+    created_out = not args.out or not out.exists()
+    created = [p for p in (out / "config.yaml", out / "scene", out / "episodes") if not p.exists()]
     try:
-        episode = Episode(sim, config)
-        # disable=None: a bar on a terminal, nothing in logs and pipes.
-        bar_options = {"desc": "exploring", "unit": "step", "disable": None}
-        with tqdm(total=config.explorer.max_steps, **bar_options) as bar:
-            result = episode.run(
-                EpisodeSpec(args.question, scene, "explore", start),
-                out / "episodes" / "explore",
-                bar,
-            )
-    finally:
-        sim.close()
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / "config.yaml")
+        scene = args.scene
+        if scene is None:
+            from aeqa.envs.scenegen import generate_scene
+
+            scene = str(generate_scene(out / "scene", "apartment", seed=args.seed))
+            logger.info("generated %s", scene)
+        sim = make_simulator(config.sim)
+        try:
+            episode = Episode(sim, config)
+            # disable=None: a bar on a terminal, nothing in logs and pipes.
+            bar_options = {"desc": "exploring", "unit": "step", "disable": None}
+            with tqdm(total=config.explorer.max_steps, **bar_options) as bar:
+                result = episode.run(
+                    EpisodeSpec(args.question, scene, "explore", start), episode_dir, bar
+                )
+        finally:
+            sim.close()
+    except AnswerError as e:
+        if isinstance(e.__cause__, AeqaError):
+            raise AeqaError(f"{e.__cause__} (the exploration is saved in {episode_dir})") from e
+        raise
+    except BaseException:
+        if not (episode_dir / "episode.json").exists():
+            for path in [out] if created_out else created:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
     print(f"question: {result.question}")
     print(f"answer:   {result.answer}  (confidence {result.confidence:.2f})")
     print(

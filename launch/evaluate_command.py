@@ -49,7 +49,8 @@ def _say(line: str, stream: Any = None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """The handler of ``aeqa evaluate``: prints where the results are and the counts."""
+    """The handler of ``aeqa evaluate``: prints where the results are and the counts; 1 where
+    an episode failed (after every result file is written), else 0."""
     from aeqa.agents.episode import resolve_episode_config
     from aeqa.evaluation.batch import run_batch
     from aeqa.evaluation.questions import load_questions, select_split
@@ -60,6 +61,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise AeqaError(f"--episode-timeout must be positive (0: none), got {args.episode_timeout}")
     if args.ray_address and args.engine != "ray":
         raise AeqaError("--ray-address needs --engine ray")
+    if args.retry_failed and not args.resume:
+        raise AeqaError(
+            "--retry-failed runs the failed episodes of an earlier run again: add --resume "
+            "and that run's --out"
+        )
     config = resolve_episode_config(args.preset, args.answerer, build_overrides(args))
     questions = select_split(load_questions(args.questions), args.split, args.subset_ids)
     if args.limit is not None:
@@ -67,19 +73,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not questions:
         raise AeqaError(f"{args.questions}: no questions in split {args.split!r}")
     out = output_dir(args, f"{Path(args.questions).stem}_{args.split}")
-    summary = run_batch(
-        questions,
-        config,
-        out,
-        engine=args.engine,
-        workers=args.workers,
-        resume=args.resume,
-        scenes_root=args.scenes_root,
-        episode_timeout_s=args.episode_timeout or None,
-        ray_address=args.ray_address,
-        progress=not args.no_progress,
-        gpus_per_worker=args.ray_gpus,
-    )
+    try:
+        summary = run_batch(
+            questions,
+            config,
+            out,
+            engine=args.engine,
+            workers=args.workers,
+            resume=args.resume,
+            scenes_root=args.scenes_root,
+            episode_timeout_s=args.episode_timeout or None,
+            ray_address=args.ray_address,
+            progress=not args.no_progress,
+            gpus_per_worker=args.ray_gpus,
+            retry_failed=args.retry_failed,
+        )
+    except BaseException:
+        if not args.out and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the new run folder, left empty by a run that failed before any episode
+        raise
     _say(
         f"episodes: {summary.finished} of {summary.questions} recorded "
         f"({summary.succeeded} answered, {summary.failed} failed; {summary.ran} run now, "
@@ -95,6 +107,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if len(summary.failures) > 5:
         _say(f"failed:   ... {len(summary.failures) - 5} more in summary.json")
     _say(f"outputs:  {out} (predictions.json, results.jsonl, summary.json)")
+    if summary.failed:
+        _say(
+            f"aeqa: {summary.failed} of {summary.questions} episodes failed (listed in "
+            f"{out / 'summary.json'}); run them again with --resume --retry-failed --out {out}",
+            sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -140,6 +159,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out, skipping finished ids"
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run the failed episodes again (answering again from the saved "
+        "exploration where it finished)",
     )
     parser.add_argument(
         "--out", default=None, help="run folder (default: outputs/evaluate/<date>/<time>_<name>)"

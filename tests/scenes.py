@@ -119,9 +119,12 @@ def look_around_everywhere(
     """Full coverage without an explorer: a 360-degree look-around at the start and at seeded
     navigable spots. Returns the memory, the largest view (pixels) of every instance id seen,
     and the simulator (still open)."""
-    sim = make_simulator(SimConfig(width=width, height=width * 3 // 4))
+    # The object-table thresholds of its callers were set on the ray caster's frames; the
+    # rasteriser labels a few more pixels along a 1 cm rug's edge, enough for ``clusters``
+    # mode to split it.
+    sim = make_simulator(SimConfig(width=width, height=width * 3 // 4, renderer="raycast"))
     obs = sim.reset(scene)
-    memory = SemanticMemory(config, scene_labels(sim), float(obs.state.position[1]))
+    memory = SemanticMemory(config, scene_labels(sim), sim.floor_height(obs.state.position))
     largest: dict[int, int] = {}
     rng = np.random.default_rng(0)
     step = 0

@@ -23,7 +23,7 @@ import numpy as np
 from aeqa.agents.episode import EpisodeConfig, EpisodeResult
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import yaw_from_quat
-from aeqa.evaluation.results import result_from_json
+from aeqa.evaluation.results import question_id_from_dir_name, result_from_json
 from aeqa.mapping.objects import ObjectInstance
 from aeqa.mapping.occupancy import OccupancyMap
 
@@ -198,7 +198,7 @@ def load_episode(
         memory_folder_ok = memory_folder
     if floor_y is None:
         floor_y = float(result.start_position[1]) if result and result.start_position else 0.0
-    name = result.question_id if result is not None else folder.name
+    name = result.question_id if result is not None else question_id_from_dir_name(folder.name)
     return EpisodeData(
         folder=folder,
         name=name,

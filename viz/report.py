@@ -32,8 +32,14 @@ import numpy as np
 
 from aeqa.agents.episode import EpisodeConfig, EpisodeResult
 from aeqa.envs.errors import AeqaError
-from aeqa.evaluation.batch import episode_dir_name
-from aeqa.evaluation.results import RESULTS_FILE, SUMMARY_FILE, read_records, result_from_json
+from aeqa.evaluation.results import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    episode_dir_name,
+    question_id_from_dir_name,
+    read_records,
+    result_from_json,
+)
 from aeqa.viz import colors
 from aeqa.viz.data import (
     CONFIG_FILE,
@@ -125,7 +131,7 @@ def collect_rows(run: Path) -> tuple[list[ReportRow], list[str]]:
     for name, folder in folders.items():
         # A folder without a results line: an episode in progress, or a lost line.
         found = _episode_record(folder)
-        question_id = found.question_id if found is not None else name
+        question_id = found.question_id if found is not None else question_id_from_dir_name(name)
         row = ReportRow(question_id, folder, found)
         if (run / RESULTS_FILE).is_file():
             row.problems.append(f"not in {RESULTS_FILE}")

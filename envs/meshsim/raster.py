@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from aeqa.envs.errors import AeqaError
-from aeqa.envs.meshsim.renderer import CameraSpec, Frame
+from aeqa.envs.meshsim.renderer import CameraSpec, Frame, limit_software_gl_threads
 from aeqa.envs.scene import SceneMesh
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class RasterRenderer:
     def __init__(self, mesh: SceneMesh, camera: CameraSpec) -> None:
         import moderngl
 
+        limit_software_gl_threads()
         try:
             self.ctx = moderngl.create_context(standalone=True, backend="egl")
         except Exception as e:

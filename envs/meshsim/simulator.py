@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -139,8 +139,9 @@ class MeshSim:
     """The embedded ``Simulator`` backend (see ``aeqa.envs.simulator.Simulator``)."""
 
     def __init__(self, config: SimConfig) -> None:
-        self.config = config
         self.renderer_name = resolve_renderer(config.renderer)
+        # The config as run: ``auto`` resolved, so records name the renderer that drew.
+        self.config = replace(config, renderer=self.renderer_name)
         self._camera = CameraSpec(config.width, config.height, config.hfov_deg, config.max_depth_m)
         self._nav_spec = nav_spec_for(config)
         self._loaded: _LoadedScene | None = None

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from aeqa.envs.bench import bench_poses
-from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
+from aeqa.envs.config import SimConfig
+from aeqa.envs.meshsim.renderer import CameraSpec, egl_device, make_renderer, resolve_renderer
 from aeqa.envs.scene import load_scene
 from aeqa.envs.scenegen import generate_scene
+from aeqa.envs.simulator import make_simulator
 from tests.conftest import AVAILABLE_RENDERERS
 
 
@@ -30,3 +32,16 @@ def test_raster_and_raycast_agree(tmp_path: Path) -> None:
     finally:
         raster.close()
         raycast.close()
+
+
+def test_auto_picks_raster_wherever_egl_works(box_room: Path) -> None:
+    """``auto`` takes the rasteriser wherever a headless EGL context can be made, Mesa's
+    llvmpipe included (several times faster there than the ray casts), and the simulator's
+    config names the renderer it took."""
+    expected = "raster" if egl_device() is not None else "raycast"
+    assert resolve_renderer("auto") == expected
+    sim = make_simulator(SimConfig(width=32, height=24))
+    try:
+        assert sim.config.renderer == expected
+    finally:
+        sim.close()

@@ -119,7 +119,7 @@ def test_plan_groups_by_scene_in_a_fixed_order(twelve: list[Question]) -> None:
     for g in groups:
         ids = [i.question.question_id for i in g.items]
         assert ids == sorted(ids) and {i.scene for i in g.items} == {g.scene}
-    assert episode_dir_name("a/b\\..c") == "a_b_..c"
+    assert episode_dir_name("a/b\\..c") == "a%2Fb%5C..c"
 
 
 # --- kill and resume -------------------------------------------------------------------------

@@ -377,7 +377,6 @@ def test_bad_scores_files(tmp_path: Path, content: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ('{"question_id": "q1", "path_length_m": 1.0, "error": null}\nnot json\n', "line 2"),
         ('{"question_id": "q1", "error": null}\n', "missing field 'path_length_m'"),
         ('{"question_id": "q1", "path_length_m": -1, "error": null}\n', "path_length_m"),
         ('{"question_id": "q1", "path_length_m": null, "error": null}\n', "finished episode"),
