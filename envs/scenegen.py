@@ -1,4 +1,4 @@
-"""Seeded generator of furnished multi-room apartments, written in HM3D's file layout.
+"""Seeded generator of furnished apartments and houses, written in HM3D's file layout.
 
 A scene is a basename ``out_dir/NAME`` with five files beside it (see DESIGN.md, "Scene
 format"): ``NAME.glb`` (render mesh, stored Z-up, palette colours as vertex colours),
@@ -6,14 +6,22 @@ format"): ``NAME.glb`` (render mesh, stored Z-up, palette colours as vertex colo
 ``NAME.semantic.txt``, ``NAME.stage_config.json`` and ``NAME.scene.json`` (ground truth in the
 Y-up world frame: rooms, objects with colour / state / size, doorways, a start pose).
 
+Two sizes: an ``apartment`` is 3 to 7 rooms tiling a rectangle in rows; a ``house`` is 10 to 25
+rooms along a main hallway and one or two branch hallways (T junctions, dead ends), with an
+open-plan kitchen, dining and living area across the main hallway's end and L-shaped rooms
+around a bathroom or closet cut from their corner, drawn again until its navigable floor is
+120 to 300 m2. A house is planned in rectangular cells: a room has one or two, and no wall
+stands between two cells of one room or of an open plan; its ``scene.json`` adds
+``generator.size``, each room's ``parts`` and the ``openings`` between rooms.
+
 Everything random is drawn from generators seeded by the scene's seed, and files are written
 without timestamps, with sorted JSON keys and rounded floats, so the same seed gives
 byte-identical files.
 
 Frames and units: all geometry is built in the Y-up world frame (metres, floor top at y = 0);
 the glbs store ``geometry.yup_to_zup`` of it. The floor plan lives in the world x-z plane.
-Rooms are axis-aligned rectangles whose boundaries are wall centre lines; walls are 0.1 m thick,
-so a room's free interior is its rectangle shrunk by 0.05 m on every side.
+Rooms (a house's cells) are axis-aligned rectangles whose boundaries are wall centre lines;
+walls are 0.1 m thick, so a room's free interior is its rectangle shrunk by 0.05 m on every side.
 """
 
 from __future__ import annotations
