@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,28 @@ class EpisodeResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: ``error`` of an exploration saved before its answer (replaced once answered)
+ANSWER_PENDING = "answering did not finish"
+EPISODE_FILE = "episode.json"
+TRAJECTORY_FILE = "trajectory.json"
+MEMORY_DIR = "memory"
+_RESULT_FIELDS = frozenset(f.name for f in fields(EpisodeResult))
+
+
+class AnswerError(Exception):
+    """The answering head failed after the exploration finished.
+
+    ``result`` is the episode's record with ``error`` set and its steps, path, coverage and stop
+    reason kept; where the episode had a folder, it holds the trajectory, the memory and this
+    record, so :meth:`Episode.reanswer` can answer again without exploring. The head's
+    exception is ``__cause__``.
+    """
+
+    def __init__(self, result: EpisodeResult) -> None:
+        super().__init__(result.error)
+        self.result = result
 
 
 @dataclass
@@ -167,6 +190,16 @@ class Episode:
     def run(
         self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None
     ) -> EpisodeResult:
+        """Reset, explore while building the memory, answer.
+
+        With ``out_dir``, the trajectory, the memory and the record (``error`` =
+        :data:`ANSWER_PENDING`) are written there before answering, and ``episode.json`` is
+        rewritten with the answer.
+
+        Raises:
+            AnswerError: the answering head failed after the exploration; the record with the
+                error (steps, path and coverage kept) is its ``result``.
+        """
         cfg = self.config
         question = check_question(spec.question)
         times: dict[str, float] = {}
@@ -228,19 +261,14 @@ class Episode:
                     break
                 answer = None
         times["explore"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        if answer is None:
-            answer = self.answerer.answer(question, memory)
-        times["answer"] = time.perf_counter() - t2
         coverage = coverage_of(self.sim, memory, cfg.coverage_samples, cfg.seed)
-        times["total"] = time.perf_counter() - t0
-        result = EpisodeResult(
+        explored = EpisodeResult(
             question_id=spec.question_id,
             question=question,
-            answer=answer.text,
-            confidence=float(answer.confidence),
-            object_ids=list(answer.object_ids),
-            frame_ids=list(answer.frame_ids),
+            answer="",
+            confidence=0.0,
+            object_ids=[],
+            frame_ids=[],
             stop_reason=stop_reason,
             steps=step,
             path_length_m=round(path_length, 4),
@@ -251,9 +279,88 @@ class Episode:
             start_position=np.round(start_state.position, 6).tolist(),
             start_rotation=np.round(start_state.rotation, 6).tolist(),
             renderer=rendered_by(self.sim),
+            error=ANSWER_PENDING,
         )
         if out_dir is not None:
-            write_episode(out_dir, result, trajectory, memory if cfg.save_memory else None)
+            # Saved before answering: an answering head that fails (an API down) or a process
+            # that dies costs the answer only, and the exploration can be answered again.
+            write_episode(out_dir, explored, trajectory, memory if cfg.save_memory else None)
+        return self._answer(question, memory, explored, answer, out_dir, time.perf_counter() - t0)
+
+    def reanswer(self, spec: EpisodeSpec, out_dir: Path) -> EpisodeResult:
+        """Answer the question again from the exploration saved in ``out_dir`` by an earlier
+        :meth:`run` of the same episode (``episode.json``, ``trajectory.json``, ``memory/``),
+        without touching the simulator. Steps, path, coverage, stop reason and the exploration's
+        wall times are those saved; ``episode.json`` is rewritten with the answer.
+
+        Raises:
+            AeqaError: ``out_dir`` holds no complete exploration of this question (see
+                :func:`saved_exploration`), or its memory cannot be read.
+            AnswerError: the answering head failed (``episode.json`` records the error).
+        """
+        t0 = time.perf_counter()
+        question = check_question(spec.question)
+        saved = saved_exploration(out_dir)
+        if saved is None:
+            raise AeqaError(f"{out_dir}: no saved exploration to answer from; run the episode")
+        if (saved.question_id, saved.question, saved.scene) != (
+            spec.question_id,
+            question,
+            str(spec.scene),
+        ):
+            raise AeqaError(
+                f"{out_dir}: the saved exploration is of another question or scene "
+                f"({saved.question_id!r} in {saved.scene}); run the episode"
+            )
+        memory = SemanticMemory.load(out_dir / MEMORY_DIR)
+        times = dict(saved.wall_time_s)
+        # The saved total includes the failed answering; the new one replaces it.
+        spent = times.get("total", 0.0) - times.pop("answer", 0.0)
+        saved.wall_time_s = times
+        return self._answer(
+            question, memory, saved, None, out_dir, time.perf_counter() - t0 + spent
+        )
+
+    def _answer(
+        self,
+        question: str,
+        memory: SemanticMemory,
+        explored: EpisodeResult,
+        answer: Answer | None,
+        out_dir: Path | None,
+        elapsed_s: float,
+    ) -> EpisodeResult:
+        """``explored`` with the answer (``answer``, else the head's), written to ``out_dir``'s
+        ``episode.json``; ``elapsed_s`` is the episode's wall time so far."""
+        times = dict(explored.wall_time_s)
+        t0 = time.perf_counter()
+        try:
+            if answer is None:
+                answer = self.answerer.answer(question, memory)
+        except Exception as e:
+            times["answer"] = time.perf_counter() - t0
+            times["total"] = elapsed_s + times["answer"]
+            failed = replace(
+                explored,
+                wall_time_s={k: round(v, 3) for k, v in times.items()},
+                error=f"{type(e).__name__}: {e}",
+            )
+            if out_dir is not None:
+                write_result(out_dir, failed)
+            raise AnswerError(failed) from e
+        times["answer"] = time.perf_counter() - t0
+        times["total"] = elapsed_s + times["answer"]
+        result = replace(
+            explored,
+            answer=answer.text,
+            confidence=float(answer.confidence),
+            object_ids=list(answer.object_ids),
+            frame_ids=list(answer.frame_ids),
+            wall_time_s={k: round(v, 3) for k, v in times.items()},
+            error=None,
+        )
+        if out_dir is not None:
+            write_result(out_dir, result)
         return result
 
     def _apply(self, action: Any) -> Observations:
@@ -280,14 +387,36 @@ def write_episode(
     trajectory: list[TrajectoryStep],
     memory: SemanticMemory | None,
 ) -> None:
-    """The episode folder: ``episode.json``, ``trajectory.json`` and ``memory/``."""
+    """The episode folder: ``trajectory.json``, ``memory/`` and, last, ``episode.json`` (so a
+    folder with ``episode.json`` holds a whole exploration)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "episode.json").write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
-    (out_dir / "trajectory.json").write_text(
+    (out_dir / TRAJECTORY_FILE).write_text(
         json.dumps([asdict(t) for t in trajectory], indent=None), encoding="utf-8"
     )
     if memory is not None:
-        memory.save(out_dir / "memory")
+        memory.save(out_dir / MEMORY_DIR)
+    write_result(out_dir, result)
+
+
+def write_result(out_dir: Path, result: EpisodeResult) -> None:
+    """``episode.json``, through a temporary file and a rename (never half written)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{EPISODE_FILE}.tmp"
+    tmp.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
+    os.replace(tmp, out_dir / EPISODE_FILE)
+
+
+def saved_exploration(out_dir: Path) -> EpisodeResult | None:
+    """The record in ``out_dir/episode.json`` where the folder holds a finished exploration
+    with its memory (written by :meth:`Episode.run` before answering), else None: no folder,
+    an exploration that did not finish, or one saved without its memory."""
+    try:
+        entry = json.loads((out_dir / EPISODE_FILE).read_text(encoding="utf-8"))
+        result = EpisodeResult(**{k: v for k, v in entry.items() if k in _RESULT_FIELDS})
+    except (OSError, ValueError, TypeError):
+        return None
+    complete = (out_dir / TRAJECTORY_FILE).is_file() and (out_dir / MEMORY_DIR).is_dir()
+    return result if complete and result.stop_reason != "error" else None
 
 
 def start_state(position: list[float] | None, rotation: list[float] | None) -> AgentState | None:
