@@ -53,6 +53,9 @@ class SimConfig:
     scene_metres_per_unit: float = 1.0
     #: habitat backend only: GPU for rendering, -1 for the CPU (Mesa llvmpipe)
     gpu_device_id: int = -1
+    #: habitat backend only: a ``*.scene_dataset_config.json`` (HM3D's) to load scenes from;
+    #: empty: for a ``.basis.glb`` the nearest one in the three folders above it, if any
+    scene_dataset_config: str = ""
 
 
 def preset_path(group: str, name: str) -> Path:

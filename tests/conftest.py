@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from aeqa.envs.config import SimConfig
 from aeqa.envs.meshsim.renderer import egl_device
+from aeqa.envs.simulator import Simulator, make_simulator
 from tests.chat_server import ChatServer, Reply, serve_chat
 from tests.scenes import write_box_scene
 
@@ -16,10 +18,17 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 #: renderers of meshsim that work on this machine
 AVAILABLE_RENDERERS = ["raycast"] + (["raster"] if egl_device() is not None else [])
+HABITAT_INSTALLED = importlib.util.find_spec("habitat_sim") is not None
+#: marks of a test that needs habitat-sim: skipped with the reason where it is not installed
+NEEDS_HABITAT = [
+    pytest.mark.habitat,
+    pytest.mark.skipif(
+        not HABITAT_INSTALLED,
+        reason="habitat-sim is not installed (conda, or bash launch/install_habitat.sh)",
+    ),
+]
 #: simulator backends installed here
-AVAILABLE_BACKENDS = ["meshsim"] + (
-    ["habitat"] if importlib.util.find_spec("habitat_sim") is not None else []
-)
+AVAILABLE_BACKENDS = ["meshsim"] + (["habitat"] if HABITAT_INSTALLED else [])
 
 
 def shared_data(*parts: str) -> Path:
@@ -41,9 +50,29 @@ def renderer_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(params=AVAILABLE_BACKENDS)
+@pytest.fixture(params=["meshsim", pytest.param("habitat", marks=NEEDS_HABITAT)])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def shared_sims() -> Iterator[Callable[[SimConfig], Simulator]]:
+    """Simulators by config, one per config for the whole session, closed at its end.
+
+    Starting habitat-sim takes seconds on a CPU (it renders its lighting maps on llvmpipe), so
+    tests share one per config and ``reset`` it; they must not close it.
+    """
+    opened: dict[str, Simulator] = {}
+
+    def get(config: SimConfig) -> Simulator:
+        key = repr(config)
+        if key not in opened:
+            opened[key] = make_simulator(config)
+        return opened[key]
+
+    yield get
+    for simulator in opened.values():
+        simulator.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import camera_ray_directions, quat_from_yaw
-from aeqa.envs.simulator import Simulator, make_simulator
+from aeqa.envs.simulator import Simulator
 from aeqa.envs.types import MOVE_FORWARD, TURN_LEFT, AgentState
 from tests.scenes import ROOM_X, ROOM_Z, analytic_box_room_depth
 
@@ -21,8 +22,11 @@ PILLAR_ID = 7  # see tests.scenes.box_room_boxes: the seventh box is the pillar
 WALL_PX_ID = 3
 
 
-def make_sim(backend: str, renderer_name: str, tilt_deg: float = 0.0) -> Simulator:
-    config = SimConfig(
+SharedSims = Callable[[SimConfig], Simulator]
+
+
+def sim_config(backend: str, renderer_name: str, tilt_deg: float = 0.0) -> SimConfig:
+    return SimConfig(
         type=backend,
         renderer=renderer_name,
         width=WIDTH,
@@ -30,22 +34,22 @@ def make_sim(backend: str, renderer_name: str, tilt_deg: float = 0.0) -> Simulat
         hfov_deg=HFOV,
         camera_tilt_deg=tilt_deg,
     )
-    return make_simulator(config)
 
 
 @pytest.fixture
-def sim(backend: str, renderer_name: str, box_room: Path):  # type: ignore[no-untyped-def]
+def sim(backend: str, renderer_name: str, box_room: Path, shared_sims: SharedSims) -> Simulator:
     if backend != "meshsim" and renderer_name != "raycast":
         pytest.skip("renderers are a meshsim option")
-    simulator = make_sim(backend, renderer_name)
+    simulator = shared_sims(sim_config(backend, renderer_name))
     simulator.reset(box_room, START)
-    yield simulator
-    simulator.close()
+    return simulator
 
 
-def test_depth_matches_analytic_geometry(sim: Simulator, box_room: Path) -> None:
+def test_depth_matches_analytic_geometry(
+    sim: Simulator, box_room: Path, shared_sims: SharedSims
+) -> None:
     for tilt in (0.0, -30.0):
-        simulator = make_sim(sim.config.type, sim.config.renderer, tilt)
+        simulator = shared_sims(sim_config(sim.config.type, sim.config.renderer, tilt))
         obs = simulator.reset(box_room, START)
         T = obs.T_world_camera
         directions = camera_ray_directions(WIDTH, HEIGHT, HFOV).reshape(-1, 3) @ T[:3, :3].T
@@ -55,26 +59,25 @@ def test_depth_matches_analytic_geometry(sim: Simulator, box_room: Path) -> None
         assert obs.depth.dtype == np.float32 and obs.depth.shape == (HEIGHT, WIDTH)
         assert obs.rgb.dtype == np.uint8 and obs.rgb.shape == (HEIGHT, WIDTH, 3)
         assert obs.semantic.dtype == np.int32
-        simulator.close()
 
 
-def test_instance_ids_under_known_pixels(box_room: Path, backend: str, renderer_name: str) -> None:
+def test_instance_ids_under_known_pixels(
+    box_room: Path, backend: str, renderer_name: str, shared_sims: SharedSims
+) -> None:
     if backend != "meshsim" and renderer_name != "raycast":
         pytest.skip("renderers are a meshsim option")
-    level = make_sim(backend, renderer_name, 0.0)
+    level = shared_sims(sim_config(backend, renderer_name, 0.0))
     obs = level.reset(box_room, START)
     # Level view towards +X: the pillar (1 m tall) is below the horizon, the far wall at it.
     assert obs.semantic[HEIGHT // 2 - 10, WIDTH // 2] == WALL_PX_ID
     assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(ROOM_X - START.position[0], abs=0.01)
-    level.close()
-    down = make_sim(backend, renderer_name, -30.0)
+    down = shared_sims(sim_config(backend, renderer_name, -30.0))
     obs = down.reset(box_room, START)
     # Pitched 30 degrees down, the optical axis meets the pillar's face x = 0.5 at y = 0.057.
     assert obs.semantic[HEIGHT // 2, WIDTH // 2] == PILLAR_ID
     assert obs.depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(
         2.5 / math.cos(math.radians(30)), abs=0.02
     )
-    down.close()
 
 
 def test_collision_stops_and_slides_at_walls(sim: Simulator) -> None:
