@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,7 +22,14 @@ from aeqa.agents.answerers.base import (
     make_answerer,
 )
 from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer, ObjectRelevance, Waypoint
-from aeqa.envs.config import SimConfig, load_config, preset_path
+from aeqa.envs.config import (
+    NON_NEGATIVE,
+    Range,
+    SimConfig,
+    load_config,
+    preset_names,
+    preset_path,
+)
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.simulator import Simulator, resolve_sim_config
@@ -49,6 +56,11 @@ class EpisodeConfig:
     save_memory: bool = True
     #: navigable points sampled to measure seen-area coverage
     coverage_samples: int = 2000
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "seed": NON_NEGATIVE,
+        "coverage_samples": NON_NEGATIVE,
+    }
 
 
 @dataclass
@@ -135,22 +147,34 @@ def scene_labels(sim: Simulator) -> dict[int, InstanceLabel]:
     }
 
 
-def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int) -> float:
-    """Fraction of navigable points (seeded samples of the start island) seen as free floor;
-    0 for no samples."""
-    if samples <= 0:
-        return 0.0
+def coverage_points(sim: Simulator, samples: int, seed: int) -> np.ndarray:
+    """(samples, 3) seeded navigable points of the start island, world frame: where coverage is
+    measured."""
     rng = np.random.default_rng(seed + 7919)
+    points = [sim.sample_navigable_point(rng) for _ in range(max(samples, 0))]
+    return np.array(points, dtype=np.float64).reshape(-1, 3)
+
+
+def seen_fraction(memory: SemanticMemory, points: np.ndarray) -> float:
+    """Fraction of ``points`` (N, 3) the memory's occupancy map holds as free floor; 0 for
+    none."""
+    if len(points) == 0:
+        return 0.0
     occupancy = memory.occupancy
     g = occupancy.grid
-    points = np.array([sim.sample_navigable_point(rng) for _ in range(samples)])
     # Not GridSpec.world_to_cells: it clips points off the grid onto its edge cells.
     cols = np.floor((points[:, 0] - g.origin_x) / g.cell_m).astype(np.int64)
     rows = np.floor((points[:, 2] - g.origin_z) / g.cell_m).astype(np.int64)
     inside = (rows >= 0) & (rows < g.rows) & (cols >= 0) & (cols < g.cols)
-    seen = np.zeros(samples, dtype=bool)
+    seen = np.zeros(len(points), dtype=bool)
     seen[inside] = occupancy.state[rows[inside], cols[inside]] == FREE
     return float(seen.mean())
+
+
+def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int) -> float:
+    """Fraction of navigable points (seeded samples of the start island) seen as free floor;
+    0 for no samples."""
+    return seen_fraction(memory, coverage_points(sim, samples, seed))
 
 
 def rendered_by(sim: Simulator) -> str:
@@ -196,6 +220,10 @@ class Episode:
         :data:`ANSWER_PENDING`) are written there before answering, and ``episode.json`` is
         rewritten with the answer.
 
+        Args:
+            progress: a tqdm bar (or None): one update per step, the stage as its description,
+                the coverage so far as its postfix.
+
         Raises:
             AnswerError: the answering head failed after the exploration; the record with the
                 error (steps, path and coverage kept) is its ``result``.
@@ -204,9 +232,15 @@ class Episode:
         question = check_question(spec.question)
         times: dict[str, float] = {}
         t0 = time.perf_counter()
+        if progress is not None:
+            progress.set_description("loading scene")
         obs = self.sim.reset(spec.scene, spec.start, seed=cfg.seed)
         start_state = obs.state
         times["reset"] = time.perf_counter() - t0
+        # Sampled once: the bar shows the coverage the result reports, as it grows.
+        coverage_at = coverage_points(self.sim, cfg.coverage_samples, cfg.seed)
+        if progress is not None:
+            progress.set_description("exploring")
         # The map's floor is the surface, not the navmesh height the agent stands at (up to a
         # voxel above it): heights of obstacles are measured from it.
         memory = SemanticMemory(
@@ -250,6 +284,9 @@ class Episode:
             )
             self._observe(memory, obs, step, frames_dir)
             if progress is not None:
+                progress.set_postfix_str(
+                    f"coverage {100 * seen_fraction(memory, coverage_at):.0f}%", False
+                )
                 progress.update(1)
             if (
                 cfg.explorer.early_stop_confidence <= 1.0
@@ -261,7 +298,11 @@ class Episode:
                     break
                 answer = None
         times["explore"] = time.perf_counter() - t1
-        coverage = coverage_of(self.sim, memory, cfg.coverage_samples, cfg.seed)
+        if progress is not None:
+            if step < cfg.explorer.max_steps:  # stopped before the budget: the bar ends full
+                progress.total = step
+            progress.set_description("answering")
+        coverage = seen_fraction(memory, coverage_at)
         explored = EpisodeResult(
             question_id=spec.question_id,
             question=question,
@@ -434,16 +475,34 @@ def start_state(position: list[float] | None, rotation: list[float] | None) -> A
 
 
 def resolve_episode_config(
-    preset: str = "discrete", answerer: str = "memory", overrides: Sequence[str] = ()
+    preset: str = "discrete",
+    answerer: str = "memory",
+    overrides: Sequence[str] = (),
+    sim_preset: str | None = None,
+    agent_preset: str | None = None,
 ) -> EpisodeConfig:
-    """An :class:`EpisodeConfig` from the presets ``configs/sim/<preset>.yaml``,
-    ``configs/agent/<preset>.yaml`` and ``configs/answerer/<answerer>.yaml`` (or YAML paths),
-    then ``key=value`` overrides such as ``explorer.score=question``."""
-    presets = [
-        ("sim", preset_path("sim", preset)),
-        ("explorer", preset_path("agent", preset)),
-        ("answerer", preset_path("answerer", answerer)),
-    ]
-    config = load_config(EpisodeConfig, presets, [f"preset={Path(preset).stem}", *overrides])
+    """An :class:`EpisodeConfig` from the presets ``configs/sim/<preset>.yaml`` and
+    ``configs/agent/<preset>.yaml``, then ``sim_preset`` / ``agent_preset`` merged over them (a
+    preset name or a YAML file of that group's keys), ``configs/answerer/<answerer>.yaml`` (or
+    a YAML file), and last ``key=value`` overrides such as ``explorer.score=question``.
+
+    Raises:
+        AeqaError: ``preset`` is not a preset name (a YAML file goes per group, as
+            ``sim_preset`` or ``agent_preset``), or any error of :func:`load_config`.
+    """
+    names = sorted(set(preset_names("sim")) & set(preset_names("agent")))
+    if preset not in names:
+        raise AeqaError(
+            f"unknown preset {preset!r}; use one of {', '.join(names)} (it picks configs/sim/ "
+            "and configs/agent/), and give YAML files per group with --sim-preset FILE and "
+            "--agent-preset FILE"
+        )
+    presets = [("sim", preset_path("sim", preset)), ("explorer", preset_path("agent", preset))]
+    if sim_preset is not None:
+        presets.append(("sim", preset_path("sim", sim_preset)))
+    if agent_preset is not None:
+        presets.append(("explorer", preset_path("agent", agent_preset)))
+    presets.append(("answerer", preset_path("answerer", answerer)))
+    config = load_config(EpisodeConfig, presets, [f"preset={preset}", *overrides])
     # Resolved here, so the saved config names the renderer the run used.
     return replace(config, sim=resolve_sim_config(config.sim))

@@ -29,12 +29,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 from scipy import ndimage
 
 from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
+from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import yaw_from_quat
 from aeqa.envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
@@ -114,6 +115,36 @@ class ExplorerConfig:
     early_stop_confidence: float = 1.1
     #: how often (steps) the head is asked for early stopping
     early_stop_every: int = 25
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "max_steps": AT_LEAST_ONE,
+        "look_around_turns": NON_NEGATIVE,
+        "replan_every": AT_LEAST_ONE,
+        "min_frontier_m": NON_NEGATIVE,
+        "wall_gap_cells": NON_NEGATIVE,
+        "min_gain_m2": NON_NEGATIVE,
+        "min_gain_per_m": NON_NEGATIVE,
+        "goal_tolerance_m": POSITIVE,
+        "heading_tolerance_deg": Range(0, 180, low_open=True),
+        "info_gain_radius_m": POSITIVE,
+        "gain_exponent": NON_NEGATIVE,
+        "question_weight": NON_NEGATIVE,
+        "question_radius_m": POSITIVE,
+        "stuck_steps": AT_LEAST_ONE,
+        "no_progress_steps": AT_LEAST_ONE,
+        "plan_clearance_m": NON_NEGATIVE,
+        "min_clearance_m": NON_NEGATIVE,
+        "clearance_weight": NON_NEGATIVE,
+        "goal_budget_factor": POSITIVE,
+        "switch_ratio": AT_LEAST_ONE,
+        "done_radius_m": NON_NEGATIVE,
+        "turn_cost_m": NON_NEGATIVE,
+        "forward_ratio": Range(0, 1, low_open=True),
+        "lookahead_m": POSITIVE,
+        "waypoint_max_m": POSITIVE,
+        "early_stop_confidence": NON_NEGATIVE,
+        "early_stop_every": AT_LEAST_ONE,
+    }
 
 
 @dataclass

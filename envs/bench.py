@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import T_world_camera_from_agent, quat_from_yaw
 from aeqa.envs.meshsim.renderer import (
@@ -27,18 +28,22 @@ from aeqa.envs.meshsim.renderer import (
     make_renderer,
     resolve_renderer,
 )
-from aeqa.envs.meshsim.simulator import estimate_floor_level
+from aeqa.envs.meshsim.simulator import estimate_floor_level, nav_spec_for, scene_spec_for
 from aeqa.envs.navigation import NavGrid, NavSpec
-from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene
+from aeqa.envs.scene import SceneMesh, load_scene
 
 logger = logging.getLogger(__name__)
 
 
 def bench_poses(
-    mesh: SceneMesh, count: int, seed: int, camera_height_m: float = 1.5
+    mesh: SceneMesh,
+    count: int,
+    seed: int,
+    camera_height_m: float = 1.5,
+    nav_spec: NavSpec | None = None,
 ) -> list[np.ndarray]:
     """Camera poses (4x4) at navigable floor points with seeded random headings, level."""
-    nav = NavGrid(mesh.vertices, mesh.faces, estimate_floor_level(mesh), NavSpec())
+    nav = NavGrid(mesh.vertices, mesh.faces, estimate_floor_level(mesh), nav_spec or NavSpec())
     rng = np.random.default_rng(seed)
     poses = []
     for _ in range(count):
@@ -62,13 +67,13 @@ def bench_sim(
     frames: int = 40,
     rounds: int = 3,
     seed: int = 0,
-    width: int = 640,
-    height: int = 480,
-    hfov_deg: float = 90.0,
+    sim: SimConfig | None = None,
 ) -> dict[str, Any]:
-    """Render RGB + depth + semantic at ``width`` x ``height`` and time it.
+    """Render RGB + depth + semantic with the camera of ``sim`` (default: the ``discrete``
+    preset's 640x480, HFOV 90) and time it.
 
-    Without ``scene`` a generated apartment is used. Returns ``renderer`` (what ``auto``
+    Without ``scene`` a generated apartment is used; a given scene is read with ``sim``'s up
+    axis and units (``scene_up``, ``scene_metres_per_unit``). Returns ``renderer`` (what ``auto``
     picks), ``fps`` (its full frame rate), ``renderers`` (fps of each renderer that works
     here), ``raw_fps`` (a bare ``RaycastingScene.cast_rays`` on the same rays) and ``ratio``
     (raycast fps / raw fps).
@@ -77,14 +82,17 @@ def bench_sim(
 
     from aeqa.envs.meshsim.raycast import PinholeRays, build_raycasting_scene
 
+    config = sim or SimConfig()
     with tempfile.TemporaryDirectory() as tmp:
         if scene is None:
             from aeqa.envs.scenegen import generate_scene
 
-            scene = generate_scene(Path(tmp), "bench_apartment", seed=seed, num_rooms=5)
-        mesh = load_scene(SceneSpec(str(scene)))
-    camera = CameraSpec(width, height, hfov_deg)
-    poses = bench_poses(mesh, frames, seed)
+            generated = generate_scene(Path(tmp), "bench_apartment", seed=seed, num_rooms=5)
+            mesh = load_scene(generated)
+        else:
+            mesh = load_scene(scene_spec_for(str(scene), config))
+    camera = CameraSpec(config.width, config.height, config.hfov_deg)
+    poses = bench_poses(mesh, frames, seed, config.camera_height_m, nav_spec_for(config))
 
     # The baseline: rays prepared beforehand, only the cast is timed.
     raw_scene = build_raycasting_scene(mesh.vertices, mesh.faces)
@@ -134,8 +142,9 @@ def bench_sim(
         "renderers": {name: round(rate, 2) for name, rate in rates.items()},
         "raw_fps": round(raw_fps, 2),
         "ratio": round(rates["raycast"] / raw_fps, 3) if "raycast" in rates else None,
-        "width": width,
-        "height": height,
+        "width": config.width,
+        "height": config.height,
+        "hfov_deg": config.hfov_deg,
         "frames": frames,
         "rounds": rounds,
         "triangles": len(mesh.faces),

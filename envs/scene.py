@@ -119,7 +119,7 @@ def load_scene(spec: SceneSpec | str | Path) -> SceneMesh:
         raise AeqaError(
             f"{spec.path}: metres_per_unit must be positive, got {spec.metres_per_unit}"
         )
-    path = Path(spec.path).expanduser()
+    path = resolve_scene_path(spec.path)
     if path.name.endswith(SCANNET_SUFFIX):
         mesh = _load_scannet(path, spec)
     else:
@@ -137,6 +137,47 @@ def load_scene(spec: SceneSpec | str | Path) -> SceneMesh:
     return mesh
 
 
+def resolve_scene_path(path: str | Path) -> Path:
+    """A scene path as given, or for a folder the one scene in it (:func:`scene_in_folder`)."""
+    resolved = Path(path).expanduser()
+    return scene_in_folder(resolved) if resolved.is_dir() else resolved
+
+
+def scene_in_folder(folder: Path) -> Path:
+    """The one scene file in ``folder``: a ScanNet ``*_vh_clean_2.ply``, else the only render
+    mesh (``.glb`` of an HM3D basename, ``.gltf``, ``.ply``, ``.obj``; semantic meshes and
+    labels are not scenes of their own, nor a ``.basis.glb`` beside its plain ``.glb``).
+
+    Raises:
+        AeqaError: the folder holds no scene or several (listed), so the path must name one.
+    """
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    names = {p.name for p in files}
+    candidates = [p for p in files if p.name.endswith(SCANNET_SUFFIX)]
+    if not candidates:
+        for p in files:
+            name = p.name.lower()
+            if p.suffix.lower() not in MESH_SUFFIXES or name.endswith(
+                (".semantic.glb", ".semantic.ply", ".labels.ply")
+            ):
+                continue
+            if name.endswith(".basis.glb") and p.name[: -len(".basis.glb")] + ".glb" in names:
+                continue
+            candidates.append(p)
+    if len(candidates) == 1:
+        logger.info("scene folder %s: loading %s", folder, candidates[0].name)
+        return candidates[0]
+    if not candidates:
+        raise AeqaError(
+            f"{folder}: a folder with no scene file in it; give the scene's .glb, .ply or .obj file"
+        )
+    shown = ", ".join(p.name for p in candidates[:4])
+    more = f" and {len(candidates) - 4} more" if len(candidates) > 4 else ""
+    raise AeqaError(
+        f"{folder}: a folder of {len(candidates)} scenes ({shown}{more}); give one scene file"
+    )
+
+
 # --- HM3D layout -----------------------------------------------------------------------------
 
 
@@ -148,7 +189,9 @@ class _Hm3dPaths:
     ground_truth: Path | None
 
 
-def _basename(path: Path) -> Path:
+def scene_basename(path: Path) -> Path:
+    """The HM3D basename of a scene path (``NAME`` of ``NAME.glb``, ``NAME.semantic.glb``,
+    ``NAME.basis.glb`` or ``NAME.stage_config.json``); other paths as they are."""
     name = path.name
     for suffix in (".stage_config.json", ".semantic.glb", ".basis.glb", ".glb"):
         if name.endswith(suffix):
@@ -164,7 +207,7 @@ def _hm3d_paths(path: Path) -> _Hm3dPaths | None:
     name = path.name
     if not (path.suffix in ("", ".glb") or name.endswith(".stage_config.json")):
         return None
-    base = _basename(path)
+    base = scene_basename(path)
     render = base.with_name(base.name + ".glb")
     semantic = base.with_name(base.name + ".semantic.glb")
     semantic_txt = base.with_name(base.name + ".semantic.txt")

@@ -40,8 +40,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, validate
 from aeqa.envs.errors import AeqaError
 from aeqa.evaluation.questions import Question
 
@@ -104,13 +105,24 @@ class JudgeConfig:
     #: offline: sentence-embedding model (a path, or empty for the packaged all-MiniLM-L6-v2)
     embedding_model: str = ""
 
+    #: the temperature range of OpenAI's chat API
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "temperature": Range(0, 2),
+        "max_tokens": AT_LEAST_ONE,
+        "timeout_s": POSITIVE,
+        "max_retries": NON_NEGATIVE,
+        "retry_backoff_s": NON_NEGATIVE,
+    }
+
 
 def make_judge(config: JudgeConfig) -> Judge:
     """Build the judge ``config.type`` names.
 
     Raises:
-        AeqaError: an unknown type, or the chosen judge's own option errors.
+        AeqaError: an unknown type, a value out of range (``JudgeConfig.LIMITS``), or the
+            chosen judge's own option errors.
     """
+    validate(config, "judge.")
     if config.type == "offline":
         return OfflineJudge(config.embedding_model)
     if config.type == "openai":

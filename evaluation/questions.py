@@ -1632,6 +1632,52 @@ def generate_questions(
     return questions
 
 
+#: the default question asks about an object with at least this footprint (m^2): furniture
+#: the agent passes, not a mug
+DEFAULT_QUESTION_MIN_FOOTPRINT_M2 = 0.15
+
+
+def default_question(basename: str | Path, seed: int) -> Question | None:
+    """The question ``aeqa explore`` asks where none is given: the colour of a piece of
+    furniture that the generated scene ``basename`` holds, named so that it picks out one
+    object ("What color is the bed in the bedroom?"); the same seed picks the same object.
+
+    Returns:
+        The question with its reference answer, or None where the scene names no object
+        alone.
+
+    Raises:
+        AeqaError: the scene's ground truth (``NAME.scene.json``) is missing or malformed.
+    """
+    truth = load_scene_truth(basename)
+    facts = _SceneFacts(truth)
+
+    def footprint(o: SceneObject) -> float:
+        return (o.bbox_max[0] - o.bbox_min[0]) * (o.bbox_max[2] - o.bbox_min[2])
+
+    named = [(o, refs) for o in facts.askable if not o.wall_mounted and (refs := facts.refs(o))]
+    large = [(o, refs) for o, refs in named if footprint(o) >= DEFAULT_QUESTION_MIN_FOOTPRINT_M2]
+    candidates = sorted(large or named, key=lambda item: item[0].instance_id)
+    if not candidates:
+        return None
+    obj, refs = candidates[int(np.random.default_rng(seed).integers(len(candidates)))]
+    # "the bed in the bedroom" reads as a person would ask; "the bed" where the room repeats.
+    ref = next((r for r in refs if r.room is not None), refs[0])
+    return Question(
+        question_id=f"{truth.name}-default",
+        question=_capitalize(f"What color is {ref.text}?"),
+        answer=obj.color_name,
+        category="attribute recognition",
+        episode_history=GENERATED_PREFIX + truth.name,
+        extra_answers=list(COLOR_SYNONYMS.get(obj.color_name, ())),
+        scene=str(truth.basename),
+        scene_name=truth.name,
+        start_position=list(truth.start_position),
+        start_rotation=list(truth.start_rotation),
+        phrasing="templates",
+    )
+
+
 __all__ = [
     "CATEGORIES",
     "KNOWLEDGE",
@@ -1643,6 +1689,7 @@ __all__ = [
     "SceneRegion",
     "SceneStructure",
     "SceneTruth",
+    "default_question",
     "generate_questions",
     "generated_scenes_in",
     "hm3d_scene_name",

@@ -394,7 +394,9 @@ def load_scores(path: str | Path, what: str = "scores") -> dict[str, float]:
     """A ``{question_id: score}`` file (OpenEQA's ``*-metrics.json``).
 
     Raises:
-        AeqaError: missing or not JSON; not an object; a value that is not a finite number.
+        AeqaError: missing or not JSON; not an object; a value that is not a number from 1
+            to 5, or 0 (OpenEQA's mark of a missing prediction): a file on another scale, such
+            as 0-100, would be clipped into nonsense.
     """
     path = Path(path)
     data = read_json_file(path, what, "a JSON object {question_id: score}")
@@ -408,6 +410,13 @@ def load_scores(path: str | Path, what: str = "scores") -> dict[str, float]:
         raise AeqaError(
             f"{path}: the scores of {_ids_text(bad)} are not numbers (e.g. {data[bad[0]]!r}); "
             "each score is a number, 1 to 5"
+        )
+    # OpenEQA's own files hold 0 for a missing prediction (it counts as 1).
+    outside = [qid for qid, v in data.items() if not (MIN_SCORE <= float(v) <= MAX_SCORE or v == 0)]
+    if outside:
+        raise AeqaError(
+            f"{path}: the scores of {_ids_text(outside)} are outside 1 to 5 (e.g. "
+            f"{data[outside[0]]!r}); give judge scores on the 1-5 scale (0: no prediction)"
         )
     return {str(qid): float(v) for qid, v in data.items()}
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aeqa.envs.errors import AeqaError, redact
 from aeqa.launch import evaluate_command, score_command, visualize_command
+from aeqa.launch.config import add_preset_options
+
+if TYPE_CHECKING:
+    from aeqa.evaluation.questions import Question
 
 logger = logging.getLogger("aeqa")
 
@@ -43,8 +50,15 @@ def _cmd_questions_generate(args: argparse.Namespace) -> int:
 
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
     from aeqa.envs.bench import bench_sim
+    from aeqa.envs.config import AT_LEAST_ONE, SimConfig, check_value, load_config
 
-    result = bench_sim(scene=args.scene, frames=args.frames, seed=args.seed)
+    check_value("--frames", args.frames, AT_LEAST_ONE, 40)
+    # The keys are explore's (sim.width=...); the bare field names work too.
+    overrides = [o.removeprefix("sim.") for o in args.overrides]
+    if args.up:
+        overrides.append(f"scene_up={args.up}")
+    sim = load_config(SimConfig, [], overrides)
+    result = bench_sim(scene=args.scene, frames=args.frames, seed=args.seed, sim=sim)
     _print_result(result, args.json)
     return 0
 
@@ -60,9 +74,16 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         resolve_episode_config,
         start_state,
     )
+    from aeqa.envs.scene import resolve_scene_path
     from aeqa.envs.simulator import make_simulator
-    from aeqa.launch.config import run_dir, save_config
+    from aeqa.launch.config import (
+        check_episode_options,
+        check_output_dir,
+        run_dir,
+        save_config,
+    )
 
+    check_episode_options(args.seed, args.max_steps)
     overrides = list(args.overrides)
     overrides.append(f"seed={args.seed}")
     if args.sim:
@@ -73,10 +94,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         overrides.append(f"sim.scene_up={args.up}")
     if args.save_frames:
         overrides.append("save_frames=true")
-    config = resolve_episode_config(args.preset, args.answerer, overrides)
-    check_question(args.question)
+    config = resolve_episode_config(
+        args.preset, args.answerer, overrides, args.sim_preset, args.agent_preset
+    )
+    scene = str(resolve_scene_path(args.scene)) if args.scene else None
+    # Without --question, a generated scene's default question (its reference answer known).
+    default = None
+    if args.question is not None:
+        check_question(args.question)
+    elif scene is not None:
+        default = _default_question(Path(scene), args.seed)
     start = start_state(args.start_position, args.start_rotation)
-    out = Path(args.out) if args.out else run_dir("explore", Path(args.scene or "generated").name)
+    if args.out:
+        check_output_dir(Path(args.out))
+    out = Path(args.out) if args.out else run_dir("explore", Path(scene or "generated").name)
     episode_dir = out / "episodes" / "explore"
     # What this command creates, removed again where it fails before the episode is written (a
     # bad scene or pose must not leave a folder that looks like a run).
@@ -85,21 +116,26 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
-        scene = args.scene
         if scene is None:
             from aeqa.envs.scenegen import generate_scene
 
             scene = str(generate_scene(out / "scene", "apartment", seed=args.seed))
             logger.info("generated %s", scene)
+            if args.question is None:
+                default = _default_question(Path(scene), args.seed)
+        question = default.question if default is not None else args.question
+        if args.json:
+            _quiet_model_loading()
         sim = make_simulator(config.sim)
         try:
             episode = Episode(sim, config)
-            # disable=None: a bar on a terminal, nothing in logs and pipes.
-            bar_options = {"desc": "exploring", "unit": "step", "disable": None}
-            with tqdm(total=config.explorer.max_steps, **bar_options) as bar:
+            # disable=None: a bar on a terminal, nothing in logs, pipes or with --json.
+            bar_options = {"unit": "step", "disable": True if args.json else None}
+            with tqdm(total=config.explorer.max_steps, desc="starting", **bar_options) as bar:
                 result = episode.run(
-                    EpisodeSpec(args.question, scene, "explore", start), episode_dir, bar
+                    EpisodeSpec(question, scene, "explore", start), episode_dir, bar
                 )
+                bar.set_description("done")
         finally:
             sim.close()
     except AnswerError as e:
@@ -114,8 +150,21 @@ def _cmd_explore(args: argparse.Namespace) -> int:
                 else:
                     path.unlink(missing_ok=True)
         raise
+    reference = default.answer if default is not None else None
+    # As a batch run keeps its questions: aeqa visualize shows the reference and a score (and
+    # none from an earlier run into the same folder).
+    (out / "questions.json").unlink(missing_ok=True)
+    if default is not None:
+        from aeqa.evaluation.questions import write_questions
+
+        write_questions(out / "questions.json", [replace(default, question_id="explore")])
+    if args.json:
+        print(json.dumps({**result.to_json(), "reference": reference, "outputs": str(out)}))
+        return 0
     print(f"question: {result.question}")
     print(f"answer:   {result.answer}  (confidence {result.confidence:.2f})")
+    if reference is not None:
+        print(f"reference: {reference}  (from the scene's ground truth)")
     print(
         f"steps {result.steps}, path {result.path_length_m:.1f} m, coverage "
         f"{100 * result.coverage:.1f}%, stop: {result.stop_reason}, "
@@ -123,6 +172,41 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     )
     print(f"outputs:  {out}")
     return 0
+
+
+def _quiet_model_loading() -> None:
+    """No download or weight-loading bars from Hugging Face libraries (with ``--json`` the
+    terminal shows the result alone)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # imported already: its switch was read at import
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+def _default_question(scene: Path, seed: int) -> Question:
+    """The question asked where ``--question`` is not given, with its reference answer: the
+    colour of a piece of furniture of a generated scene, from its ground truth.
+
+    Raises:
+        AeqaError: the scene is not a generated one (no ``NAME.scene.json``) or names no
+            object alone.
+    """
+    from aeqa.envs.scene import scene_basename
+    from aeqa.evaluation.questions import default_question
+
+    basename = scene_basename(scene)
+    if not (scene.exists() or basename.with_name(basename.name + ".glb").is_file()):
+        raise AeqaError(f"{scene}: scene not found; check the path")
+    if not basename.with_name(basename.name + ".scene.json").is_file():
+        raise AeqaError(
+            f"{scene}: --question is needed (only generated scenes carry the ground truth a "
+            'default question is drawn from); e.g. --question "What is in the kitchen?"'
+        )
+    question = default_question(basename, seed)
+    if question is None:
+        raise AeqaError(f"{scene}: no object to ask about by default; give --question")
+    return question
 
 
 def _cmd_bench_mapping(args: argparse.Namespace) -> int:
@@ -174,12 +258,29 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose every command and subcommand takes ``--debug`` and
+    ``--verbose``, so they work before and after a subcommand's name (``add_subparsers``
+    makes its parsers of this class too)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # SUPPRESS: a subcommand's parser leaves the flag alone unless it is given there.
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
+        self.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log progress details",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="aeqa", description="Active embodied question answering, headless."
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser = _Parser(prog="aeqa", description="Active embodied question answering, headless.")
+    parser.set_defaults(debug=False, verbose=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     scenes = commands.add_parser("scenes", help="generated scenes").add_subparsers(
@@ -207,18 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--scene", default=None, help="scene path (default: a generated apartment)"
     )
     explore.add_argument(
-        "--question", default="What color is the sofa?", help="the question to answer"
+        "--question",
+        default=None,
+        help="the question to answer (default in a generated scene: the colour of a piece of "
+        "its furniture, with the reference answer printed)",
     )
     explore.add_argument("--up", choices=("y", "z"), default=None, help="the scene file's up axis")
     explore.add_argument("--start-position", type=float, nargs=3, metavar=("X", "Y", "Z"))
     explore.add_argument("--start-rotation", type=float, nargs=4, metavar=("W", "X", "Y", "Z"))
     explore.add_argument("--sim", choices=("meshsim", "habitat"), default=None)
-    explore.add_argument("--preset", default="discrete", help="discrete, aeqa or a YAML path")
+    add_preset_options(explore)
     explore.add_argument("--answerer", default="memory", help="memory, hf, openai or a YAML path")
-    explore.add_argument("--max-steps", type=int, default=None)
-    explore.add_argument("--seed", type=int, default=0)
+    explore.add_argument("--max-steps", type=int, default=None, help="explorer step budget")
+    explore.add_argument("--seed", type=int, default=0, help="scene, start and episode seed")
     explore.add_argument("--out", default=None, help="output folder (default: outputs/explore/...)")
     explore.add_argument("--save-frames", action="store_true", help="write every RGB frame")
+    explore.add_argument(
+        "--json", action="store_true", help="print one JSON object (the episode), no progress bar"
+    )
     explore.add_argument("overrides", nargs="*", help="config overrides, key=value")
     explore.set_defaults(handler=_cmd_explore)
 
@@ -251,9 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     targets = bench.add_subparsers(dest="bench_command", required=True)
     sim = targets.add_parser("sim", help="renderer frame rates against a bare open3d ray cast")
     sim.add_argument("--scene", default=None, help="scene path (default: a generated apartment)")
+    sim.add_argument("--up", choices=("y", "z"), default=None, help="the scene file's up axis")
     sim.add_argument("--frames", type=int, default=40, help="poses per timing round")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument(
+        "overrides", nargs="*", help="sim config overrides, sim.KEY=VALUE (e.g. sim.width=1280)"
+    )
     sim.set_defaults(handler=_cmd_bench_sim)
     mapping = targets.add_parser(
         "mapping", help="memory integration rate against a bare open3d voxel down-sampling"
@@ -316,6 +427,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # A message may carry a server's reply, which may echo an API key.
         print(f"aeqa: error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A file that cannot be read or written where no check caught it first.
+        if args.debug:
+            raise
+        print(f"aeqa: error: {redact(str(e))} (--debug shows where)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aeqa: interrupted", file=sys.stderr)

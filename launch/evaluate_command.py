@@ -54,6 +54,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from aeqa.agents.episode import resolve_episode_config
     from aeqa.evaluation.batch import run_batch
     from aeqa.evaluation.questions import load_questions, select_split
+    from aeqa.launch.config import check_episode_options, check_output_dir
 
     if args.limit is not None and args.limit < 1:
         raise AeqaError(f"--limit must be at least 1, got {args.limit}")
@@ -66,7 +67,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "--retry-failed runs the failed episodes of an earlier run again: add --resume "
             "and that run's --out"
         )
-    config = resolve_episode_config(args.preset, args.answerer, build_overrides(args))
+    check_episode_options(args.seed, args.max_steps)
+    if args.out:
+        check_output_dir(Path(args.out))
+    config = resolve_episode_config(
+        args.preset, args.answerer, build_overrides(args), args.sim_preset, args.agent_preset
+    )
     questions = select_split(load_questions(args.questions), args.split, args.subset_ids)
     if args.limit is not None:
         questions = questions[: args.limit]
@@ -121,6 +127,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``evaluate`` to the ``aeqa`` subcommands (``parser.add_subparsers()``'s result)."""
     from aeqa.evaluation.batch import DEFAULT_EPISODE_TIMEOUT_S, ENGINES
     from aeqa.evaluation.questions import SPLITS
+    from aeqa.launch.config import add_preset_options
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "evaluate",
@@ -142,7 +149,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenes-root", default=None, help="HM3D folder with the NNNNN-HASH scene folders"
     )
-    parser.add_argument("--preset", default="discrete", help="discrete, aeqa or a YAML path")
+    add_preset_options(parser)
     parser.add_argument("--answerer", default="memory", help="memory, hf, openai or a YAML path")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="default: local")
     parser.add_argument(

@@ -13,6 +13,13 @@ from aeqa.envs.errors import AeqaError, redact
 
 logger = logging.getLogger(__name__)
 
+#: ``JudgeConfig`` fields -> the options that set them, for messages
+JUDGE_OPTIONS = {
+    "temperature": "--judge-temperature",
+    "timeout_s": "--judge-timeout",
+    "max_retries": "--judge-retries",
+}
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``score`` command to ``subparsers`` (from ``add_subparsers``); returns its parser,
@@ -101,6 +108,7 @@ def run_score(args: argparse.Namespace) -> int:
     Raises:
         AeqaError: bad options or inputs (see :func:`aeqa.evaluation.scoring.score_files`).
     """
+    from aeqa.envs.config import validate
     from aeqa.evaluation.judges import JudgeConfig, make_judge
     from aeqa.evaluation.scoring import score_files
 
@@ -109,17 +117,18 @@ def run_score(args: argparse.Namespace) -> int:
     if args.subset_ids is not None and args.split != "aeqa-184":
         raise AeqaError("--subset-ids is the id list of --split aeqa-184; pass both or neither")
     judge = None
+    config = JudgeConfig(
+        type=args.judge,
+        model=args.judge_model,
+        base_url=args.judge_base_url,
+        seed=args.judge_seed,
+        temperature=args.judge_temperature,
+        timeout_s=args.judge_timeout,
+        max_retries=args.judge_retries,
+        prompt_path=args.judge_prompt or "",
+    )
+    validate(config, names=JUDGE_OPTIONS)
     if args.scores is None:
-        config = JudgeConfig(
-            type=args.judge,
-            model=args.judge_model,
-            base_url=args.judge_base_url,
-            seed=args.judge_seed,
-            temperature=args.judge_temperature,
-            timeout_s=args.judge_timeout,
-            max_retries=args.judge_retries,
-            prompt_path=args.judge_prompt or "",
-        )
         judge = make_judge(config)
     elif args.judge != "offline" or args.judge_prompt:
         logger.warning("--scores given: re-aggregating, no judge is called")

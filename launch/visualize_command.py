@@ -61,10 +61,13 @@ def run_visualize(args: argparse.Namespace) -> int:
         AeqaError: a path that does not exist or is neither an episode nor a run folder, a
             bad option, or an unwritable output folder.
     """
+    from aeqa.launch.config import check_output_dir
     from aeqa.viz.visualize import VisualizeOptions, visualize
 
     if not 1 <= args.fps <= 60:
         raise AeqaError(f"--fps must be between 1 and 60, got {args.fps}")
+    if args.out:
+        check_output_dir(Path(args.out))
     options = VisualizeOptions(
         out=Path(args.out) if args.out else None,
         questions=Path(args.questions) if args.questions else None,

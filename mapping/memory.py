@@ -7,10 +7,11 @@ import json
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import backproject_world, is_rigid_transform
 from aeqa.envs.types import Observations
@@ -55,6 +56,21 @@ class MemoryConfig:
     max_climb_m: float = 0.2
     #: open3d device for ``to_open3d`` and clustering: ``CPU:0`` or ``CUDA:0``
     device: str = "CPU:0"
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "voxel_m": POSITIVE,
+        "min_depth_m": NON_NEGATIVE,
+        "max_depth_m": POSITIVE,
+        "edge_jump_ratio": POSITIVE,
+        "min_voxel_count": AT_LEAST_ONE,
+        "min_object_voxels": AT_LEAST_ONE,
+        "keyframes": NON_NEGATIVE,
+        "keyframe_max_side": Range(16),
+        "map_cell_m": POSITIVE,
+        "agent_height_m": POSITIVE,
+        "agent_radius_m": NON_NEGATIVE,
+        "max_climb_m": NON_NEGATIVE,
+    }
 
 
 class SemanticMemory:

@@ -21,12 +21,15 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aeqa.envs.geometry import focal_px, world_to_pixel
 from aeqa.viz import colors
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -360,7 +363,7 @@ def render_memory(
         rgb, by_category, result = render_view(cloud, view)
         r0, r1, c0, c1 = content_box(result.index >= 0, margin_px=12)
         path = out_dir / f"memory_{view.name}.png"
-        _figure(
+        fig = memory_figure(
             cloud,
             view,
             rgb[r0:r1, c0:c1],
@@ -369,9 +372,9 @@ def render_memory(
             evidence,
             title,
             ceiling_cut_m,
-            path,
             dpi,
         )
+        fig.savefig(path, facecolor="white")
         written.append(path)
     return written
 
@@ -391,7 +394,7 @@ def content_box(mask: np.ndarray, margin_px: int) -> tuple[int, int, int, int]:
     )
 
 
-def _figure(
+def memory_figure(
     cloud: MemoryCloud,
     view: TopView | ObliqueView,
     rgb: np.ndarray,
@@ -400,16 +403,21 @@ def _figure(
     evidence: list[Any],
     title: str,
     ceiling_cut_m: float,
-    path: Path,
     dpi: int,
-) -> None:
+) -> Figure:
+    """One view coloured by RGB (left) and by category (right), ``rgb`` and ``by_category``
+    (H, W, 3) uint8 cropped at ``offset_px`` (column, row), with the category legend and the
+    evidence outlined, as a matplotlib figure (Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    from aeqa.viz.topdown import legend_columns
+
     aspect = rgb.shape[0] / rgb.shape[1]
     panel_w = 5.2
-    fig = Figure(figsize=(2 * panel_w + 2.2, panel_w * aspect + 1.0), dpi=dpi, layout="constrained")
+    fig_h = panel_w * aspect + 1.0
+    fig = Figure(figsize=(2 * panel_w + 2.2, fig_h), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
     for ax, picture, label in ((axes[0], rgb, "RGB"), (axes[1], by_category, "category")):
@@ -435,13 +443,20 @@ def _figure(
         handles.append(
             Patch(fill=False, edgecolor=_rgb01(colors.EVIDENCE), lw=2, label="answer evidence")
         )
-    fig.legend(handles=handles, loc="outside right upper", fontsize=7.5, frameon=False)
+    # A wide, low picture leaves little height: the legend takes more columns, not less room.
+    fig.legend(
+        handles=handles,
+        loc="outside right upper",
+        fontsize=7.5,
+        frameon=False,
+        ncols=legend_columns(len(handles), fig_h),
+    )
     heading = (
         f"{title + '   ' if title else ''}memory: {len(cloud.points):,} voxels of "
         f"{cloud.voxel_m * 100:g} cm, cut {ceiling_cut_m:g} m above the floor"
     )
     fig.suptitle(heading, fontsize=9, ha="left", x=0.01)
-    fig.savefig(path, facecolor="white")
+    return fig
 
 
 def _rgb01(color: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -475,6 +490,7 @@ def _outline(ax: Any, view: TopView | ObliqueView, obj: Any, offset_px: tuple[in
 
 
 def _scale_bar(ax: Any, view: TopView) -> None:
+    """A scale bar in the margin under the view's lower right corner, never over the points."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     from aeqa.viz.topdown import nice_length
@@ -484,12 +500,14 @@ def _scale_bar(ax: Any, view: TopView) -> None:
         ax.transData,
         length_m / view.pixel_m,
         f"{length_m:g} m",
-        "lower right",
-        pad=0.4,
+        "upper right",
+        bbox_to_anchor=(1.0, 0.0),
+        bbox_transform=ax.transAxes,
+        borderpad=0.2,
+        pad=0.1,
         color="black",
-        frameon=True,
+        frameon=False,
         size_vertical=max(view.height / 150.0, 1.0),
         fontproperties={"size": 8},
     )
-    bar.patch.set_alpha(0.75)
     ax.add_artist(bar)

@@ -46,6 +46,7 @@ from aeqa.viz.data import EpisodeData, Poses, resolve_scene
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from aeqa.envs.scene import SceneMesh
 
@@ -581,7 +582,8 @@ def nice_length(span_m: float) -> float:
 def title_lines(
     episode: EpisodeData, score: float | None = None, width: int = 90
 ) -> tuple[str, str]:
-    """The title (question, answer, reference) and the subtitle (steps, path, coverage, stop)."""
+    """The title (question, answer, the reference where one is known) and the subtitle
+    (steps, path, coverage, stop)."""
     result = episode.result
     question = result.question if result is not None else "(question unknown)"
     answer = result.answer if result is not None else "(answer unknown)"
@@ -591,7 +593,8 @@ def title_lines(
     parts = [f"A: {answer}"]
     if result is not None and not result.error:
         parts[0] += f" (confidence {result.confidence:.2f})"
-    parts.append(f"reference: {episode.reference or 'unknown'}")
+    if episode.reference:
+        parts.append(f"reference: {episode.reference}")
     if score is not None:
         parts.append(f"judge score: {score:g}/5")
     lines += textwrap.wrap("   ".join(parts), width)
@@ -614,12 +617,26 @@ def render_topdown(
     score: float | None = None,
     dpi: int = 130,
 ) -> Path:
-    """Draw the episode's top-down map as a PNG.
+    """Draw the episode's top-down map as a PNG (:func:`topdown_figure`)."""
+    fig = topdown_figure(episode, topdown, frontier_steps, score, dpi)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, facecolor="white")
+    return out_path
+
+
+def topdown_figure(
+    episode: EpisodeData,
+    topdown: TopDownMap,
+    frontier_steps: list[int] | None = None,
+    score: float | None = None,
+    dpi: int = 130,
+) -> Figure:
+    """The episode's top-down map as a matplotlib figure (Agg canvas).
 
     Args:
         episode: the episode (trajectory, answer, evidence).
         topdown: its map (:func:`build_topdown`).
-        out_path: the PNG to write.
         frontier_steps: steps whose frontiers to draw (default: a third, two thirds and the
             end of the episode).
         score: the judge's score (1..5) to show in the title, if any.
@@ -678,7 +695,7 @@ def render_topdown(
     if poses is not None and len(poses) > 0:
         vmax = max(int(poses.steps[-1]), 1)
         steps = frontier_steps if frontier_steps is not None else default_frontier_steps(vmax)
-        handles += _draw_frontiers(ax, topdown, poses, steps, vmax)
+        handles += _draw_frontiers(ax, topdown, poses, steps)
         xz = poses.positions[:, [0, 2]]
         if len(xz) > 1:
             segments = np.stack([xz[:-1], xz[1:]], axis=1)
@@ -747,11 +764,14 @@ def render_topdown(
             zorder=9,
             bbox={"fc": "white", "ec": "none", "alpha": 0.75},
         )
-    fig.legend(handles=handles, loc="outside right upper", fontsize=7.5, frameon=False)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, facecolor="white")
-    return out_path
+    fig.legend(
+        handles=handles,
+        loc="outside right upper",
+        fontsize=7.5,
+        frameon=False,
+        ncols=legend_columns(len(handles), fig_h),
+    )
+    return fig
 
 
 def _rgb01(color: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -781,47 +801,56 @@ def _pose_marker(
     )
 
 
-def _draw_frontiers(
-    ax: Axes, topdown: TopDownMap, poses: Poses, steps: list[int], vmax: int
-) -> list[Any]:
+#: frontier markers at the steps drawn, in order (one colour, :data:`colors.FRONTIER`)
+FRONTIER_MARKERS = ("o", "^", "D")
+
+
+def _draw_frontiers(ax: Axes, topdown: TopDownMap, poses: Poses, steps: list[int]) -> list[Any]:
+    """Frontier cells and centres at ``steps``, all in :data:`colors.FRONTIER` (a colour the
+    trajectory's colour map does not hold, so they never read as path), told apart by marker
+    and by fading the earlier ones."""
     from matplotlib.lines import Line2D
 
     handles: list[Any] = []
     if topdown.occupancy is None:
         return handles
     g = topdown.grid
-    for step in steps:
+    color = _rgb01(colors.FRONTIER)
+    for i, step in enumerate(steps):
         index = int(np.searchsorted(poses.steps, step, side="right")) - 1
         index = min(max(index, 0), len(poses) - 1)
         frontiers = topdown.frontiers(int(poses.steps[index]), poses.positions[index])
-        color = colors.time_colors(np.array([step]), vmax)[0]
         if not frontiers:
             continue
+        alpha = 0.35 + 0.65 * (i + 1) / len(steps)
+        marker = FRONTIER_MARKERS[i % len(FRONTIER_MARKERS)]
         cells = np.concatenate([f.cells for f in frontiers])
         x = g.origin_x + (cells[:, 1] + 0.5) * g.cell_m
         z = g.origin_z + (cells[:, 0] + 0.5) * g.cell_m
-        ax.scatter(x, z, s=4, color=_rgb01(tuple(color)), marker="s", linewidths=0, zorder=4)
+        ax.scatter(x, z, s=4, color=color, alpha=alpha, marker="s", linewidths=0, zorder=4)
         centres = np.array([f.centroid for f in frontiers])
         ax.scatter(
             centres[:, 0],
             centres[:, 2],
-            s=42,
-            marker="D",
-            color=_rgb01(tuple(color)),
-            edgecolors=_rgb01(colors.FRONTIER),
-            linewidths=1.4,
+            s=40,
+            marker=marker,
+            color=color,
+            alpha=alpha,
+            edgecolors="0.15",
+            linewidths=0.8,
             zorder=6,
         )
         handles.append(
             Line2D(
                 [],
                 [],
-                marker="D",
+                marker=marker,
                 ls="",
                 ms=6,
-                mfc=_rgb01(tuple(color)),
-                mec=_rgb01(colors.FRONTIER),
-                mew=1.4,
+                mfc=color,
+                mec="0.15",
+                mew=0.8,
+                alpha=alpha,
                 label=f"frontiers at step {step} ({len(frontiers)})",
             )
         )
@@ -844,23 +873,32 @@ def _label_objects(ax: Axes, episode: EpisodeData, topdown: TopDownMap) -> None:
 
 
 def _scale_bar(ax: Axes, width_m: float) -> None:
+    """A scale bar in the margin under the map's lower right corner, never over the map."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     length = nice_length(width_m)
-    label = f"{length:g} m"
     bar = AnchoredSizeBar(
         ax.transData,
         length,
-        label,
-        "lower right",
-        pad=0.4,
+        f"{length:g} m",
+        "upper right",
+        bbox_to_anchor=(1.0, 0.0),
+        bbox_transform=ax.transAxes,
+        borderpad=0.2,
+        pad=0.1,
         color="black",
-        frameon=True,
+        frameon=False,
         size_vertical=max(width_m / 150.0, 0.02),
         fontproperties={"size": 8},
     )
-    bar.patch.set_alpha(0.75)
     ax.add_artist(bar)
+
+
+def legend_columns(entries: int, height_in: float, fontsize_pt: float = 7.5) -> int:
+    """Columns a figure legend of ``entries`` needs to fit ``height_in`` inches top to bottom."""
+    row_in = fontsize_pt * 1.55 / 72.0  # a row: the text and matplotlib's label spacing
+    rows = max(1, int((height_in - 0.25) / row_in))
+    return max(1, math.ceil(entries / rows))
 
 
 # --- raster pictures (video frames, thumbnails) ------------------------------------------------

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
+from aeqa.envs.config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.mapping.memory import SemanticMemory
 
@@ -40,6 +41,17 @@ class AnswererConfig:
     embedding_model: str = ""
     #: memory: how similar a question word must be to a category to match it
     match_threshold: float = 0.62
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "max_images": NON_NEGATIVE,
+        "max_new_tokens": AT_LEAST_ONE,
+        "temperature": Range(0, 2),
+        "seed": NON_NEGATIVE,
+        "timeout_s": POSITIVE,
+        "max_retries": NON_NEGATIVE,
+        "retry_backoff_s": NON_NEGATIVE,
+        "match_threshold": FRACTION,
+    }
 
 
 @dataclass

@@ -14,7 +14,7 @@ from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
-from aeqa.envs.scene import SceneSpec, load_scene
+from aeqa.envs.scene import SceneSpec, load_scene, scene_in_folder
 from aeqa.envs.simulator import make_simulator
 from aeqa.envs.types import AgentState
 from tests.scenes import write_box_scene
@@ -136,3 +136,26 @@ def test_basis_glb_is_refused_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "ABC.basis.glb").write_bytes(b"glTF")
     with pytest.raises(AeqaError, match=r"plain ABC\.glb"):
         load_scene(tmp_path / "ABC.basis.glb")
+
+
+def test_a_folder_with_one_scene_loads_that_scene(tmp_path: Path) -> None:
+    """An HM3D scene folder (render, semantic and Basis variants of one basename) is that
+    scene, read through its plain .glb with the semantic files beside it."""
+    base = write_box_scene(tmp_path / "00800-TEEsavR23oF", "TEEsavR23oF")
+    base.with_name(base.name + ".basis.glb").write_bytes(b"not read")
+    assert scene_in_folder(base.parent) == base.with_name(base.name + ".glb")
+    mesh = load_scene(base.parent)
+    assert mesh.source == base.with_name(base.name + ".glb")
+    assert mesh.instances and len(mesh.faces) > 0
+
+
+def test_a_folder_of_several_scenes_or_none_is_refused(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        write_box_scene(tmp_path / "two", name)
+    with pytest.raises(AeqaError) as error:
+        load_scene(tmp_path / "two")
+    assert "a folder of 2 scenes (a.glb, b.glb); give one scene file" in str(error.value)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(AeqaError, match="a folder with no scene file in it"):
+        load_scene(tmp_path / "empty")

@@ -17,6 +17,7 @@ from aeqa.evaluation.questions import (
     CATEGORIES,
     PURPOSES,
     Question,
+    default_question,
     generate_questions,
     hm3d_scene_name,
     load_questions,
@@ -491,3 +492,32 @@ def test_generated_questions_carry_reference_path_lengths(
     (tmp_path / "bad.json").write_text(json.dumps([entry]))
     with pytest.raises(AeqaError, match="gt_path_length_m"):
         load_questions(tmp_path / "bad.json")
+
+
+def test_default_question_asks_about_furniture_the_scene_has(scenes: list[Path]) -> None:
+    """``aeqa explore``'s default question: the colour of one piece of furniture, named so
+    that only one object fits, its answer from the ground truth, the same for the same seed."""
+    asked = set()
+    for scene in scenes:
+        truth = json.loads(Path(f"{scene}.scene.json").read_text())
+        rooms = {r["region_id"]: r["name"] for r in truth["regions"]}
+        for seed in range(4):
+            question = default_question(scene, seed)
+            assert question is not None
+            assert question == default_question(scene, seed)
+            match = re.fullmatch(r"What color is the (.+?)(?: in the (.+))?\?", question.question)
+            assert match is not None, question.question
+            noun, room = match.groups()
+            fits = [
+                o
+                for o in truth["objects"]
+                if o["category"] == noun.lower() and (room is None or rooms[o["region_id"]] == room)
+            ]
+            assert len(fits) == 1, question.question
+            obj = fits[0]
+            assert question.answer == obj["color_name"]
+            lo, hi = obj["bbox_min"], obj["bbox_max"]
+            assert (hi[0] - lo[0]) * (hi[2] - lo[2]) >= 0.15  # furniture, not a mug
+            assert question.scene == str(scene) and question.start_position is not None
+            asked.add(question.question)
+    assert len(asked) > 2  # seeds pick different objects

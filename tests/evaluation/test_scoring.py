@@ -363,6 +363,8 @@ def test_predictions_with_unknown_ids(tmp_path: Path) -> None:
         ('{"q1": 5, "q2": "five"}', r"scores of q2 are not numbers \(e\.g\. 'five'\)"),
         ('{"q1": null}', "scores of q1 are not numbers"),
         ('{"q1": true}', "scores of q1 are not numbers"),
+        ('{"q1": 5, "q2": 7}', r"scores of q2 are outside 1 to 5 \(e\.g\. 7\); give judge scores"),
+        ('{"q1": 0.5, "q2": 100, "q3": 0}', "scores of q1, q2 are outside 1 to 5"),
         ("[5, 4]", r"expected a JSON object \{question_id: score\}"),
         ("{'q1': 5}", "not valid JSON"),
     ],

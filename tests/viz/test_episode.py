@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from aeqa.viz import colors
 from aeqa.viz.data import Poses, load_episode
-from aeqa.viz.memory_render import splat
-from aeqa.viz.topdown import NEVER, build_topdown, first_seen_steps, nice_length
+from aeqa.viz.memory_render import MemoryCloud, TopView, memory_figure, render_view, splat
+from aeqa.viz.topdown import (
+    NEVER,
+    build_topdown,
+    first_seen_steps,
+    nice_length,
+    title_lines,
+    topdown_figure,
+)
 from aeqa.viz.video import EgocentricFrames, frame_indices
 from aeqa.viz.visualize import VisualizeOptions, visualize
 from tests.viz.conftest import assert_not_blank, tree_hashes
@@ -169,3 +178,74 @@ def test_a_damaged_episode_still_draws(explored: Path, tmp_path: Path, broken: s
     written = visualize(copy, options)
     assert [p.name for p in written] == ["topdown.png"]
     assert_not_blank(written[0])
+
+
+def _window(artist: Any, fig: Any) -> Any:
+    return artist.get_window_extent(fig.canvas.get_renderer())
+
+
+def _scale_bar_of(ax: Any) -> Any:
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    (bar,) = [a for a in ax.artists if isinstance(a, AnchoredSizeBar)]
+    return bar
+
+
+def test_map_title_shows_a_reference_only_where_one_is_known(explored: Path) -> None:
+    episode = load_episode(explored)
+    assert not episode.reference
+    title, _ = title_lines(episode)
+    assert "reference" not in title and title.startswith("Q: What color is the sofa?")
+    episode.reference = "red"
+    assert "reference: red" in title_lines(episode)[0]
+
+
+def test_map_scale_bar_and_legend_stay_off_the_map(explored: Path) -> None:
+    episode = load_episode(explored)
+    fig = topdown_figure(episode, build_topdown(episode))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert _window(_scale_bar_of(ax), fig).y1 <= _window(ax, fig).y0 + 1  # under the map
+    legend = _window(fig.legends[0], fig)
+    assert legend.y0 >= 0 and legend.x1 <= fig.bbox.width + 1
+
+
+def test_frontiers_are_one_colour_the_trajectory_never_takes(explored: Path) -> None:
+    from matplotlib import colormaps
+    from matplotlib.collections import PathCollection
+
+    frontier = np.array(colors.FRONTIER) / 255.0
+    trajectory = np.asarray(colormaps[colors.TIME_CMAP](np.linspace(0, 1, 256)))[:, :3]
+    assert np.linalg.norm(trajectory - frontier, axis=1).min() > 0.25
+    episode = load_episode(explored)
+    fig = topdown_figure(episode, build_topdown(episode), frontier_steps=[10, 20, 30])
+    drawn = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert len(drawn) >= 2  # cells and centres of at least one step
+    for collection in drawn:
+        assert np.allclose(collection.get_facecolors()[:, :3], frontier)
+
+
+def test_memory_legend_and_scale_bar_fit_a_long_low_picture() -> None:
+    """A 20 m x 1.5 m strip with 20 categories: the legend (15 entries) is taller than the
+    picture in one column, so it takes more columns and stays whole."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    points = np.column_stack([rng.uniform(0, 20, n), rng.uniform(0, 1, n), rng.uniform(0, 1.5, n)])
+    cloud = MemoryCloud(
+        points=points,
+        rgb=rng.integers(0, 255, (n, 3)).astype(np.uint8),
+        category=rng.integers(0, 20, n).astype(np.int64),
+        categories=[f"thing {i}" for i in range(20)],
+        voxel_m=0.05,
+        floor_y=0.0,
+        objects=[],
+    )
+    view = TopView.fit(points, cloud.voxel_m)
+    rgb, by_category, _ = render_view(cloud, view)
+    fig = memory_figure(cloud, view, rgb, by_category, (0, 0), [], "strip", 2.0, 110)
+    fig.canvas.draw()
+    legend = _window(fig.legends[0], fig)
+    assert legend.y0 >= 0 and legend.y1 <= fig.bbox.height + 1
+    assert legend.x1 <= fig.bbox.width + 1
+    ax = fig.axes[0]
+    assert _window(_scale_bar_of(ax), fig).y1 <= _window(ax, fig).y0 + 1
