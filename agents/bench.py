@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from aeqa.agents.episode import EpisodeConfig, coverage_of, resolve_episode_config
+from aeqa.agents.episode import (
+    EpisodeConfig,
+    coverage_of,
+    resolve_episode_config,
+    walked_length,
+)
 from aeqa.agents.explorer import FrontierExplorer, Waypoint
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
@@ -45,7 +50,7 @@ class ExploreRun:
 
     Attributes:
         coverage: step count -> fraction of the start island's sampled points seen as free.
-        path_length_m: step count -> floor-plane distance travelled (m).
+        path_length_m: step count -> distance walked (m; a waypoint's geodesic path).
         steps: steps taken; stop_reason: ``explored``, ``budget``, ...
         final_coverage: coverage when the run ended.
         time_s: wall time of the run (render, map update, policy; not the coverage probes).
@@ -128,7 +133,7 @@ def run_policy(
         else:
             obs = sim.step(action)
         step += 1
-        path_length += float(np.linalg.norm((obs.state.position - previous)[[0, 2]]))
+        path_length += walked_length(sim, action, previous, obs.state.position)
         actions.append(action if isinstance(action, str) else "waypoint")
         positions.append(obs.state.position.copy())
         observe(obs, step)
