@@ -428,12 +428,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A message may carry a server's reply, which may echo an API key.
         print(f"aeqa: error: {redact(str(e))}", file=sys.stderr)
         return 2
-    except OSError as e:
-        # A file that cannot be read or written where no check caught it first.
-        if args.debug:
-            raise
-        print(f"aeqa: error: {redact(str(e))} (--debug shows where)", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("aeqa: interrupted", file=sys.stderr)
         return 130

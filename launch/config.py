@@ -45,7 +45,11 @@ def save_config(config: Any, path: Path) -> None:
 
 
 def run_dir(command: str, name: str, root: Path = Path("outputs")) -> Path:
-    """A new folder ``root/<command>/<YYYY-MM-DD>/<HH-MM-SS>_<name>/``."""
+    """A new folder ``root/<command>/<YYYY-MM-DD>/<HH-MM-SS>_<name>/``.
+
+    Raises:
+        AeqaError: the folder cannot be created (``root`` is not writable).
+    """
     now = dt.datetime.now()
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
     base = root / command / now.strftime("%Y-%m-%d") / f"{now.strftime('%H-%M-%S')}_{safe}"
@@ -54,7 +58,13 @@ def run_dir(command: str, name: str, root: Path = Path("outputs")) -> Path:
     while path.exists():
         suffix += 1
         path = base.with_name(f"{base.name}-{suffix}")
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise AeqaError(
+            f"cannot create the run folder {path} ({e.strerror or e}); run from a folder you "
+            "can write to, or give --out"
+        ) from e
     return path
 
 

@@ -14,6 +14,7 @@ import trimesh
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.meshsim.renderer import egl_device
 from aeqa.envs.scenegen import generate_scene
+from aeqa.evaluation.questions import generate_questions, write_questions
 from aeqa.launch.cli import main
 from tests.scenes import box_room_boxes
 
@@ -150,6 +151,28 @@ def test_out_that_cannot_be_written_is_refused(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="/proc: a folder nobody can write")
+@pytest.mark.parametrize("command", ["explore", "evaluate"])
+def test_default_run_folder_that_cannot_be_created(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    argv = _command_with_out(command, tmp_path, tmp_path)
+    argv = argv[: argv.index("--out")] + argv[argv.index("--out") + 2 :]
+    if command == "evaluate":
+        questions = tmp_path / "questions.json"
+        write_questions(
+            questions, generate_questions([generate_scene(tmp_path, "a", seed=0)], 1, 0)
+        )
+    monkeypatch.chdir("/proc")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"aeqa: error: cannot create the run folder outputs/{command}/")
+    assert err.endswith("run from a folder you can write to, or give --out")
+
+
 def test_debug_works_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(AeqaError, match=r"sim\.width=-5 is out of range"):
         main(["explore", "--debug", *SMALL, "sim.width=-5"])
@@ -223,6 +246,13 @@ def test_explore_asks_about_an_object_of_the_generated_scene(
     assert any(f"the {o['category']}" in question.lower() for o in truth["objects"])
     reference = next(line for line in printed.splitlines() if line.startswith("reference:"))
     assert reference.split()[1] in {o["color_name"] for o in truth["objects"]}
+    # Kept as a batch run keeps its questions, for aeqa visualize's title and judge score.
+    (kept,) = json.loads((out / "questions.json").read_text())
+    assert kept["question_id"] == "explore" and kept["question"] == question
+    assert kept["answer"] == reference.split()[1]
+    # Another question into the same folder: no stale reference is left for it.
+    _explore(tmp_path, "run", "--question", "Is there a bed?")
+    assert not (out / "questions.json").exists()
 
 
 @pytest.mark.slow
