@@ -305,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
         "explore", help="explore a scene, build the memory and answer a question"
     )
     explore.add_argument(
-        "--scene", default=None, help="scene path (default: a generated apartment)"
+        "--scene",
+        default=None,
+        help="scene path, or a folder holding one scene (default: a generated apartment)",
     )
     explore.add_argument(
         "--question",
