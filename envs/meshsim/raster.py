@@ -200,6 +200,12 @@ class RasterRenderer:
         ]
 
     def render(self, T_world_camera: np.ndarray) -> Frame:
+        # Each renderer has its own context and the last one made is current: make this one
+        # current, or another simulator's renderer in the process draws into a wrong one.
+        with self.ctx:
+            return self._render(T_world_camera)
+
+    def _render(self, T_world_camera: np.ndarray) -> Frame:
         import moderngl
 
         ctx = self.ctx
@@ -227,10 +233,11 @@ class RasterRenderer:
         return Frame(rgb=rgb, depth=depth_m, semantic=semantic)
 
     def close(self) -> None:
-        for batch in self._batches + self._semantic_batches:
-            batch.release()
-        for texture in self._textures + self._targets:
-            texture.release()
-        self._depth.release()
-        self._fbo.release()
+        with self.ctx:
+            for batch in self._batches + self._semantic_batches:
+                batch.release()
+            for texture in self._textures + self._targets:
+                texture.release()
+            self._depth.release()
+            self._fbo.release()
         self.ctx.release()

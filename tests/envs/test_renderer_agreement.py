@@ -45,3 +45,27 @@ def test_auto_picks_raster_wherever_egl_works(box_room: Path) -> None:
         assert sim.config.renderer == expected
     finally:
         sim.close()
+
+
+@pytest.mark.skipif("raster" not in AVAILABLE_RENDERERS, reason="no EGL context here")
+def test_raster_renderers_side_by_side(tmp_path: Path) -> None:
+    """Two simulators in one process (each raster renderer has its own OpenGL context): each
+    renders its own scene, whichever was made or used last."""
+    first = load_scene(generate_scene(tmp_path, "a", seed=2, num_rooms=3))
+    second = load_scene(generate_scene(tmp_path, "b", seed=3, num_rooms=3))
+    camera = CameraSpec(160, 120, 90.0)
+    poses = bench_poses(first, 3, seed=0)
+    a = make_renderer("raster", first, camera)
+    alone = [a.render(T).depth for T in poses]
+    b = make_renderer("raster", second, camera)
+    try:
+        b.render(bench_poses(second, 1, seed=0)[0])
+        for T, depth in zip(poses, alone, strict=True):
+            assert np.array_equal(a.render(T).depth, depth)
+    finally:
+        b.close()
+    try:
+        for T, depth in zip(poses, alone, strict=True):
+            assert np.array_equal(a.render(T).depth, depth)
+    finally:
+        a.close()
