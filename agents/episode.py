@@ -96,6 +96,9 @@ class EpisodeResult:
     #: what drew the frames: meshsim's ``raster`` or ``raycast`` (``auto`` resolved), else the
     #: backend's name
     renderer: str = ""
+    #: where object labels came from: ``gt``, the simulator's semantic sensor (privileged
+    #: information a robot does not have; not comparable with detector-based published scores)
+    perception: str = "gt"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

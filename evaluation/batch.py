@@ -65,6 +65,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from aeqa.envs.errors import AeqaError, redact
+from aeqa.evaluation.labels import label_results
 from aeqa.evaluation.questions import (
     Question,
     hm3d_scene_name,
@@ -1228,6 +1229,7 @@ def _write_outputs(
         resumed=resumed,
         ran=ran,
         elapsed_s=elapsed_s,
+        labels=label_results(questions, (r.perception for r in records)),
     )
     write_summary(out / SUMMARY_FILE, summary)
     return summary

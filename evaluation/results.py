@@ -42,6 +42,7 @@ from typing import Any
 
 from aeqa.agents.episode import EpisodeResult
 from aeqa.envs.errors import AeqaError, redact
+from aeqa.evaluation.labels import ResultLabels
 
 logger = logging.getLogger(__name__)
 
@@ -485,6 +486,8 @@ class BatchSummary:
     mean_wall_time_s: float | None
     stop_reasons: dict[str, int] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: what the results may be compared with (generated questions, gt perception)
+    labels: ResultLabels = field(default_factory=ResultLabels)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -505,6 +508,7 @@ def summarize(
     resumed: int,
     ran: int,
     elapsed_s: float,
+    labels: ResultLabels | None = None,
 ) -> BatchSummary:
     """A :class:`BatchSummary` of the records of one run folder."""
     ok = [r for r in records if r.error is None]
@@ -528,6 +532,7 @@ def summarize(
         mean_wall_time_s=_mean([float(r.wall_time_s.get("total", 0.0)) for r in ok]),
         stop_reasons=dict(sorted(Counter(r.stop_reason for r in records).items())),
         failures=[Failure(r.question_id, redact(str(r.error))) for r in failed],
+        labels=labels or ResultLabels(),
     )
 
 

@@ -54,6 +54,7 @@ import numpy as np
 
 from aeqa.envs.errors import AeqaError, redact
 from aeqa.evaluation.judges import MAX_SCORE, MIN_SCORE, Judge
+from aeqa.evaluation.labels import ResultLabels, label_results
 from aeqa.evaluation.questions import (
     CATEGORIES,
     Question,
@@ -162,6 +163,7 @@ class ScoreSummary:
         judge: the judge's ``info()`` where scores were judged here, else {}.
         sources: the files the scores came from (``questions``, ``predictions``, ...).
         judge_failures: questions the judge failed on (they count as failed), with its error.
+        labels: what the scores may be compared with (generated questions, gt perception).
     """
 
     llm_match: float
@@ -174,6 +176,7 @@ class ScoreSummary:
     judge: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     judge_failures: list[JudgeFailure] = field(default_factory=list)
+    labels: ResultLabels = field(default_factory=ResultLabels)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -189,6 +192,7 @@ class ScoreSummary:
             "judge_failures": [
                 {"question_id": f.question_id, "error": f.error} for f in self.judge_failures
             ],
+            "labels": self.labels.to_json(),
         }
 
 
@@ -342,6 +346,8 @@ class EpisodeOutcome:
     question_id: str
     path_length_m: float | None
     error: str | None
+    #: where the episode's object labels came from (``gt``); "" where the line does not say
+    perception: str = ""
 
 
 PREDICTIONS_SHAPE = 'a JSON list of {"question_id": ..., "answer": ...} (OpenEQA\'s format)'
@@ -498,7 +504,13 @@ def load_results(path: str | Path) -> dict[str, EpisodeOutcome]:
         if qid in outcomes:
             logger.info("%s: question %s repeats; the first line wins", where, qid)
             continue
-        outcomes[qid] = EpisodeOutcome(qid, None if length is None else float(length), error)
+        perception = entry.get("perception", "")
+        outcomes[qid] = EpisodeOutcome(
+            qid,
+            None if length is None else float(length),
+            error,
+            perception if isinstance(perception, str) else "",
+        )
     if corrupt:
         numbers = ", ".join(str(n) for n in corrupt[:10]) + (" ..." if len(corrupt) > 10 else "")
         logger.warning(
@@ -976,6 +988,7 @@ def score_files(
         )
         summary = aggregate(questions, scores, gt, agent, failed, fallback, sources)
         summary.sources = sources_used
+        summary.labels = _labels(questions, results)
         return ScoreRun(summary, None)
 
     if predictions is None or predictions_path is None:
@@ -991,7 +1004,14 @@ def score_files(
     sources_used["scores"] = str(out)
     sources_used["judged_log"] = str(log.path)
     summary.sources = sources_used
+    summary.labels = _labels(questions, results)
     return ScoreRun(summary, out, log.path)
+
+
+def _labels(
+    questions: Sequence[Question], results: Mapping[str, EpisodeOutcome] | None
+) -> ResultLabels:
+    return label_results(questions, (r.perception for r in (results or {}).values()))
 
 
 def write_scores(path: str | Path, scores: Mapping[str, int | float]) -> Path:

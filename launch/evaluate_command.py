@@ -112,6 +112,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         _say(f"failed:   {failure.question_id}: {failure.error}")
     if len(summary.failures) > 5:
         _say(f"failed:   ... {len(summary.failures) - 5} more in summary.json")
+    for note in summary.labels.notes:
+        _say(f"note:     {note}")
     _say(f"outputs:  {out} (predictions.json, results.jsonl, summary.json)")
     if summary.failed:
         _say(

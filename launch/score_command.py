@@ -189,6 +189,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             "judge: "
             + ", ".join(f"{k}={v}" for k, v in judge.items() if k not in ("prompt_sha256",))
         )
+    for note in summary.get("labels", {}).get("notes", []):
+        lines.append(f"note: {note}")
     for failure in summary.get("judge_failures", []):
         lines.append(f"not judged: {failure['question_id']}: {failure['error']}")
     if "scores_file" in summary:

@@ -32,6 +32,7 @@ import numpy as np
 
 from aeqa.agents.episode import EpisodeConfig, EpisodeResult
 from aeqa.envs.errors import AeqaError
+from aeqa.evaluation.labels import label_results
 from aeqa.evaluation.results import (
     RESULTS_FILE,
     SUMMARY_FILE,
@@ -597,6 +598,14 @@ def render_html(
     )
     meta.append(f"scores: {overview.source or 'not scored'}")
     warnings = "".join(f'<p class="warn">{_e(p)}</p>' for p in run_problems)
+    labels = label_results(
+        [sources.questions[r.question_id] for r in rows if r.question_id in sources.questions],
+        (r.result.perception for r in rows if r.result is not None),
+    )
+    warnings += "".join(
+        f'<p class="warn">not comparable with published scores: {_e(note)}</p>'
+        for note in labels.notes
+    )
     if overview.llm_match is None:
         scores_html = (
             '<p class="notscored">not scored: no scores file in the run folder (run '

@@ -268,3 +268,31 @@ def test_report_in_headless_chromium(report: Path) -> None:
             assert problems == []
         finally:
             browser.close()
+
+
+def test_summary_score_and_report_say_what_results_compare_with(
+    report: Path,
+    batch_run: Path,
+    questions: tuple[Path, list[Question]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    summary = json.loads((batch_run / "summary.json").read_text())
+    labels = summary["labels"]
+    assert labels["question_sets"] == {"generated/templates": 6}
+    assert labels["perception"] == {"gt": 6}
+    assert labels["comparable_with_published"] is False
+    records = [json.loads(line) for line in (batch_run / "results.jsonl").read_text().splitlines()]
+    assert {r["perception"] for r in records} == {"gt"}
+
+    code = main(
+        ["score", "--predictions", str(batch_run / "predictions.json")]
+        + ["--questions", str(questions[0]), "--results", str(batch_run / "results.jsonl")]
+        + ["--out", str(tmp_path / "scores.json"), "--json"]
+    )
+    assert code == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["labels"] == labels
+
+    page = report.read_text()
+    assert page.count("not comparable with published scores") == 2
