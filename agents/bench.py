@@ -92,10 +92,12 @@ def run_policy(
     """
     budget = config.explorer.max_steps if max_steps is None else max_steps
     obs = sim.reset(str(scene), start, seed=config.seed)
-    memory = SemanticMemory(config.memory, floor_y=sim.floor_height(obs.state.position))
+    memory = SemanticMemory(
+        config.memory, floor_y=sim.floor_height(obs.state.position), agent=config.sim.agent
+    )
     stop_reason = "budget"
     if policy is None:
-        explorer = FrontierExplorer(config.explorer)
+        explorer = FrontierExplorer(config.explorer, agent=config.sim.agent)
         explorer.reset(_QUESTION, np.random.default_rng(config.seed))
         policy = explorer.act
     else:

@@ -180,6 +180,19 @@ def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int)
     return seen_fraction(memory, coverage_points(sim, samples, seed))
 
 
+def make_explorer(config: EpisodeConfig) -> FrontierExplorer:
+    """The episode's explorer: ``config.explorer`` for the agent ``config.sim.agent``, with the
+    question-aware relevance where its score asks for it."""
+    relevance = None
+    if config.explorer.score == "question":
+        from aeqa.agents.answerers.matching import TextEmbedder
+
+        relevance = ObjectRelevance(
+            TextEmbedder(config.answerer.embedding_model), config.explorer.question_radius_m
+        )
+    return FrontierExplorer(config.explorer, relevance, config.sim.agent)
+
+
 def rendered_by(sim: Simulator) -> str:
     """The renderer that draws ``sim``'s frames (see :attr:`EpisodeResult.renderer`)."""
     config = sim.config
@@ -247,16 +260,12 @@ class Episode:
         # The map's floor is the surface, not the navmesh height the agent stands at (up to a
         # voxel above it): heights of obstacles are measured from it.
         memory = SemanticMemory(
-            cfg.memory, scene_labels(self.sim), floor_y=self.sim.floor_height(start_state.position)
+            cfg.memory,
+            scene_labels(self.sim),
+            floor_y=self.sim.floor_height(start_state.position),
+            agent=cfg.sim.agent,
         )
-        relevance = None
-        if cfg.explorer.score == "question":
-            from aeqa.agents.answerers.matching import TextEmbedder
-
-            relevance = ObjectRelevance(
-                TextEmbedder(cfg.answerer.embedding_model), cfg.explorer.question_radius_m
-            )
-        explorer = FrontierExplorer(cfg.explorer, relevance)
+        explorer = make_explorer(cfg)
         rng = np.random.default_rng(cfg.seed)
         explorer.reset(question, rng)
         trajectory: list[TrajectoryStep] = []

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
-from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
+from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, AgentSpec, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import yaw_from_quat
 from aeqa.envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
@@ -46,9 +46,6 @@ logger = logging.getLogger(__name__)
 
 SCORES = ("nearest", "info_gain", "question")
 _TURNS = (TURN_LEFT, TURN_RIGHT)
-#: the discrete action space's turn (radians): candidate headings and turn costs
-_TURN_RAD = math.radians(30.0)
-_HEADINGS = 12
 #: how often an episode may forget its bump points when nothing seems reachable
 _MAX_CLEARS = 3
 
@@ -90,12 +87,11 @@ class ExplorerConfig:
     stuck_steps: int = 3
     #: steps without getting closer to the goal before it is abandoned
     no_progress_steps: int = 30
-    #: paths prefer to keep this far from obstacles (a soft cost) ...
+    #: paths prefer to keep this far from obstacles (a soft cost), and never come closer than
+    #: the agent's radius (``sim.agent.radius_m``; where the map puts an obstacle too far,
+    #: bumping into it adds it)
     plan_clearance_m: float = 0.3
-    #: ... and never come closer than this (the agent's radius; where the map puts an obstacle
-    #: too far, bumping into it adds it)
-    min_clearance_m: float = 0.1
-    #: extra cost of a step at ``min_clearance_m`` (relative to its length)
+    #: extra cost of a step at the agent's radius from an obstacle (relative to its length)
     clearance_weight: float = 2.0
     #: a goal's step budget: this many times the steps its path needs when chosen, plus 20
     goal_budget_factor: float = 2.5
@@ -103,7 +99,8 @@ class ExplorerConfig:
     switch_ratio: float = 1.5
     #: frontier cells within this distance of a reached or abandoned goal are not chosen
     done_radius_m: float = 0.6
-    #: a 30-degree turn costs as much as this much travel when frontiers are compared
+    #: a turn (``sim.agent.turn_angle_deg``) costs as much as this much travel when frontiers
+    #: are compared
     turn_cost_m: float = 0.25
     #: walk on while a step forward lowers the path cost by this fraction of the best heading's
     forward_ratio: float = 0.8
@@ -133,7 +130,6 @@ class ExplorerConfig:
         "stuck_steps": AT_LEAST_ONE,
         "no_progress_steps": AT_LEAST_ONE,
         "plan_clearance_m": NON_NEGATIVE,
-        "min_clearance_m": NON_NEGATIVE,
         "clearance_weight": NON_NEGATIVE,
         "goal_budget_factor": POSITIVE,
         "switch_ratio": AT_LEAST_ONE,
@@ -191,7 +187,7 @@ class _Turn:
     yaw_rad: float
     turns: int
     forward: int
-    tolerance_rad: float = _TURN_RAD / 2 + 1e-3
+    tolerance_rad: float
 
 
 @dataclass
@@ -247,9 +243,20 @@ class _Plan:
 
 
 class FrontierExplorer:
-    """Chooses the next action from the latest observation and the memory."""
+    """Chooses the next action from the latest observation and the memory.
 
-    def __init__(self, config: ExplorerConfig, relevance: RelevanceFn | None = None) -> None:
+    Args:
+        agent: the agent's body and actions (the simulator's, ``sim.agent`` of the episode
+            config): paths keep its radius from obstacles, and its turn angle sets the headings
+            the agent can face and what a turn costs.
+    """
+
+    def __init__(
+        self,
+        config: ExplorerConfig,
+        relevance: RelevanceFn | None = None,
+        agent: AgentSpec | None = None,
+    ) -> None:
         if config.score not in SCORES:
             raise AeqaError(
                 f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}"
@@ -258,6 +265,14 @@ class FrontierExplorer:
             raise AeqaError(f"unknown explorer mode {config.mode!r}; use discrete or waypoint")
         self.config = config
         self.relevance = relevance
+        self.agent = agent or AgentSpec()
+        if not self.agent.turn_angle_deg > 0:
+            raise AeqaError(
+                f"the agent's turn angle must be above 0 degrees, got {self.agent.turn_angle_deg}"
+            )
+        #: one turn (radians) and the headings whole turns reach
+        self.turn_rad = math.radians(self.agent.turn_angle_deg)
+        self.headings = max(1, round(360.0 / self.agent.turn_angle_deg))
 
     def reset(self, question: str, rng: np.random.Generator) -> None:
         self.question = question
@@ -270,7 +285,7 @@ class FrontierExplorer:
         self.bumps: list[np.ndarray] = []
         self.clears = 0
         self.turn: _Turn | None = None
-        self.trace = _Trace()
+        self.trace = _Trace(step_m=self.agent.forward_step_m)
         self.path: list[np.ndarray] = []
         self._front: tuple[CostGrid, np.ndarray] | None = None
         self.done_reason: str | None = None
@@ -304,7 +319,8 @@ class FrontierExplorer:
             if action is not None:
                 return action
         plan = _Plan(self._grid(obs.state.position, memory))
-        if self.trace.stuck >= self.config.stuck_steps or self.trace.turns_in_a_row >= _HEADINGS:
+        trace = self.trace
+        if trace.stuck >= self.config.stuck_steps or trace.turns_in_a_row >= self.headings:
             self.why = "recover"
             self._start_recovery(plan.grid, obs)
             action = self._continue_turn(obs)
@@ -416,7 +432,7 @@ class FrontierExplorer:
         return CostGrid(
             memory.occupancy,
             position,
-            clearance_m=cfg.min_clearance_m,
+            clearance_m=self.agent.radius_m,
             soft_clearance_m=cfg.plan_clearance_m,
             soft_weight=cfg.clearance_weight,
             obstacles_xz=np.array(self.bumps).reshape(-1, 2),
@@ -594,7 +610,7 @@ class FrontierExplorer:
             delta = (target - position)[[0, 2]]
             if np.linalg.norm(delta) > 1e-6:
                 error = abs(_wrap(math.atan2(-delta[0], -delta[1]) - yaw))
-                turns[i] = max(0.0, error - _TURN_RAD / 2) / _TURN_RAD
+                turns[i] = max(0.0, error - self.turn_rad / 2) / self.turn_rad
         distance = np.array([cand.distance_m for cand in candidates]) + cfg.turn_cost_m * turns
         if cfg.score == "nearest":
             scores = -distance
@@ -656,9 +672,9 @@ class FrontierExplorer:
         yaw = yaw_from_quat(obs.state.rotation)
         here = float(gfield.reach_min(2)[grid.agent])
         step = self.trace.step_m
-        gains = np.full(_HEADINGS, -math.inf)
-        for k in range(_HEADINGS):
-            heading = yaw + k * _TURN_RAD
+        gains = np.full(self.headings, -math.inf)
+        for k in range(self.headings):
+            heading = yaw + k * self.turn_rad
             x = position[0] - math.sin(heading) * step
             z = position[2] - math.cos(heading) * step
             end = grid.cell_of(x, z)
@@ -669,10 +685,10 @@ class FrontierExplorer:
             return None
         if gains[0] >= self.config.forward_ratio * gains[best]:
             return MOVE_FORWARD
-        if best == _HEADINGS // 2:
+        if best == self.headings // 2:
             last = self.trace.last_action
             return str(last) if last in _TURNS else TURN_LEFT
-        return TURN_LEFT if best < _HEADINGS // 2 else TURN_RIGHT
+        return TURN_LEFT if best < self.headings // 2 else TURN_RIGHT
 
     def _carrot(self, gfield: DistanceField, cells: list[tuple[int, int]]) -> tuple[int, int]:
         """The farthest path cell within ``lookahead_m`` in a straight, passable line."""
@@ -715,17 +731,23 @@ class FrontierExplorer:
         """Blocked again and again: face the most open direction on the map, walk two steps."""
         position = obs.state.position
         yaw = yaw_from_quat(obs.state.rotation)
+        n = self.headings
         runs = {
-            k: self._open_run(grid, position, yaw + k * _TURN_RAD, 1.0) for k in range(1, _HEADINGS)
+            k: self._open_run(grid, position, yaw + k * self.turn_rad, 1.0) for k in range(1, n)
         }
-        k = max(runs, key=lambda j: (runs[j], -min(j, _HEADINGS - j)))
-        heading = _wrap(yaw + k * _TURN_RAD)
+        k = max(runs, key=lambda j: (runs[j], -min(j, n - j)))
+        heading = _wrap(yaw + k * self.turn_rad)
         logger.debug(
             "stuck at %s: recovering towards %.0f deg", np.round(position, 2), math.degrees(heading)
         )
         self.trace.stuck = 0
         self.trace.turns_in_a_row = 0
-        self.turn = _Turn(heading, turns=6, forward=2 if runs[k] >= 0.25 else 0)
+        self.turn = _Turn(
+            heading,
+            turns=max(1, n // 2),
+            forward=2 if runs[k] >= 0.25 else 0,
+            tolerance_rad=self.turn_rad / 2 + 1e-3,
+        )
 
     @staticmethod
     def _open_run(grid: CostGrid, position: np.ndarray, heading: float, limit_m: float) -> float:

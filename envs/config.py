@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -100,6 +100,37 @@ def validate(config: Any, prefix: str = "", names: Mapping[str, str] | None = No
 
 
 @dataclass
+class AgentSpec:
+    """The agent's body and action space: one spec for the simulator (navigable area,
+    collisions, actions), the occupancy map (obstacle band, clearance) and the explorer
+    (turns, path clearance). The defaults are habitat-sim's agent and its classic actions;
+    override as ``sim.agent.radius_m=0.2``.
+    """
+
+    #: body radius: the navigable area and planned paths keep this far from obstacles
+    radius_m: float = 0.1
+    #: body height: what lies below it above the floor is in the agent's way
+    height_m: float = 1.5
+    #: highest step the agent walks up; anything lower is floor
+    max_climb_m: float = 0.2
+    #: ``move_forward``
+    forward_step_m: float = 0.25
+    #: ``turn_left`` / ``turn_right``
+    turn_angle_deg: float = 30.0
+    #: ``look_up`` / ``look_down``
+    tilt_angle_deg: float = 30.0
+
+    LIMITS: ClassVar[dict[str, Range]] = {
+        "radius_m": NON_NEGATIVE,
+        "height_m": POSITIVE,
+        "max_climb_m": NON_NEGATIVE,
+        "forward_step_m": POSITIVE,
+        "turn_angle_deg": Range(0, 180, low_open=True),
+        "tilt_angle_deg": Range(0, 90, low_open=True),
+    }
+
+
+@dataclass
 class SimConfig:
     """How the world is simulated and sensed.
 
@@ -119,14 +150,10 @@ class SimConfig:
     camera_height_m: float = 1.5
     #: initial camera pitch about its +X axis; negative looks down
     camera_tilt_deg: float = 0.0
-    forward_step_m: float = 0.25
-    turn_angle_deg: float = 30.0
-    tilt_angle_deg: float = 30.0
     #: depth beyond this reads 0, as habitat's depth sensor does
     max_depth_m: float = 10.0
-    agent_radius_m: float = 0.1
-    agent_height_m: float = 1.5
-    agent_max_climb_m: float = 0.2
+    #: the agent's body and action space (also what the memory and the explorer use)
+    agent: AgentSpec = field(default_factory=AgentSpec)
     nav_cell_m: float = 0.05
     #: scene file's up axis: ``y``, ``z`` or empty for the format's default
     scene_up: str = ""
@@ -144,8 +171,6 @@ class SimConfig:
         "hfov_deg": Range(0, 180, low_open=True, high_open=True),
         "camera_height_m": POSITIVE,
         "camera_tilt_deg": Range(-90, 90),
-        "forward_step_m": POSITIVE,
-        "tilt_angle_deg": Range(0, 90, low_open=True),
         "max_depth_m": POSITIVE,
         "nav_cell_m": POSITIVE,
         "scene_metres_per_unit": POSITIVE,

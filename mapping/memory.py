@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
+from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, AgentSpec, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import backproject_world, is_rigid_transform
 from aeqa.envs.types import Observations
@@ -51,9 +51,6 @@ class MemoryConfig:
     keyframes: int = 64
     keyframe_max_side: int = 640
     map_cell_m: float = 0.05
-    agent_height_m: float = 1.5
-    agent_radius_m: float = 0.1
-    max_climb_m: float = 0.2
     #: open3d device for ``to_open3d`` and clustering: ``CPU:0`` or ``CUDA:0``
     device: str = "CPU:0"
 
@@ -67,9 +64,6 @@ class MemoryConfig:
         "keyframes": NON_NEGATIVE,
         "keyframe_max_side": Range(16),
         "map_cell_m": POSITIVE,
-        "agent_height_m": POSITIVE,
-        "agent_radius_m": NON_NEGATIVE,
-        "max_climb_m": NON_NEGATIVE,
     }
 
 
@@ -81,6 +75,8 @@ class SemanticMemory:
         labels: instance id -> category and region, from the scene's annotations (or a
             detector); ids not listed carry no category.
         floor_y: height of the floor the agent walks on (for the occupancy map).
+        agent: the agent's body (the occupancy map's obstacle band and clearance); the
+            simulator's, ``sim.agent`` of the episode config.
     """
 
     def __init__(
@@ -88,8 +84,10 @@ class SemanticMemory:
         config: MemoryConfig | None = None,
         labels: dict[int, InstanceLabel] | None = None,
         floor_y: float = 0.0,
+        agent: AgentSpec | None = None,
     ) -> None:
         self.config = config or MemoryConfig()
+        self.agent = agent or AgentSpec()
         self.labels = dict(labels or {})
         self.categories: list[str] = sorted({label.category for label in self.labels.values()})
         self._category_index = {name: i for i, name in enumerate(self.categories)}
@@ -98,9 +96,9 @@ class SemanticMemory:
         self.occupancy = OccupancyMap(
             cell_m=self.config.map_cell_m,
             floor_y=floor_y,
-            agent_height_m=self.config.agent_height_m,
-            max_climb_m=self.config.max_climb_m,
-            agent_radius_m=self.config.agent_radius_m,
+            agent_height_m=self.agent.height_m,
+            max_climb_m=self.agent.max_climb_m,
+            agent_radius_m=self.agent.radius_m,
             max_range_m=self.config.max_depth_m,
         )
         self.keyframes = KeyframeStore(self.config.keyframes, self.config.keyframe_max_side)
@@ -305,6 +303,7 @@ class SemanticMemory:
         document = {
             "format": MEMORY_FORMAT,
             "config": asdict(self.config),
+            "agent": asdict(self.agent),
             "floor_y": self.occupancy.floor_y,
             "frames_integrated": self.frames_integrated,
             "labels": {str(k): asdict(v) for k, v in sorted(self.labels.items())},
@@ -341,7 +340,11 @@ class SemanticMemory:
         if document.get("format") != MEMORY_FORMAT:
             raise AeqaError(f"{folder / 'memory.json'}: not an {MEMORY_FORMAT} memory")
         labels = {int(k): InstanceLabel(**v) for k, v in document["labels"].items()}
-        memory = cls(MemoryConfig(**document["config"]), labels, float(document["floor_y"]))
+        # Memories saved before the agent's body had its own spec carry it in the config.
+        known = {f.name for f in fields(MemoryConfig)}
+        config = MemoryConfig(**{k: v for k, v in document["config"].items() if k in known})
+        agent = AgentSpec(**document["agent"]) if "agent" in document else None
+        memory = cls(config, labels, float(document["floor_y"]), agent)
         memory.voxels = VoxelGrid.from_state(memory.config.voxel_m, voxel_state)
         memory.occupancy = OccupancyMap.from_state(occupancy_state)
         memory.frames_integrated = int(document["frames_integrated"])

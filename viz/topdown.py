@@ -133,7 +133,7 @@ def build_floor_plan(
         assert mesh.semantic_vertices is not None and mesh.semantic_faces is not None
         vertices, faces = mesh.semantic_vertices, mesh.semantic_faces
     categories = {int(i): info.category for i, info in mesh.instances.items()}
-    band = (level_y + 0.5 * sim.agent_max_climb_m, level_y + sim.agent_height_m)
+    band = (level_y + 0.5 * sim.agent.max_climb_m, level_y + sim.agent.height_m)
     walls, instance = _rasterise_band(
         grid, vertices, faces, mesh.face_instance, categories, band, max_samples
     )

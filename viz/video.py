@@ -129,9 +129,9 @@ def _tilts(poses: Poses, episode: EpisodeData) -> np.ndarray:
     out = np.empty(len(poses))
     for i, action in enumerate(poses.actions):
         if action == "look_up":
-            tilt = min(tilt + sim.tilt_angle_deg, 90.0)
+            tilt = min(tilt + sim.agent.tilt_angle_deg, 90.0)
         elif action == "look_down":
-            tilt = max(tilt - sim.tilt_angle_deg, -90.0)
+            tilt = max(tilt - sim.agent.tilt_angle_deg, -90.0)
         out[i] = tilt
     return out
 

@@ -335,9 +335,9 @@ def camera_settings(config: SimConfig) -> CameraSettings:
 def navmesh_values(config: SimConfig) -> dict[str, float]:
     """``NavMeshSettings`` fields that differ from habitat-sim's defaults by our agent."""
     return {
-        "agent_radius": float(config.agent_radius_m),
-        "agent_height": float(config.agent_height_m),
-        "agent_max_climb": float(config.agent_max_climb_m),
+        "agent_radius": float(config.agent.radius_m),
+        "agent_height": float(config.agent.height_m),
+        "agent_max_climb": float(config.agent.max_climb_m),
         "cell_size": float(config.nav_cell_m),
     }
 
@@ -345,11 +345,11 @@ def navmesh_values(config: SimConfig) -> dict[str, float]:
 def action_amounts(config: SimConfig) -> dict[str, tuple[float, float | None]]:
     """habitat-sim action name -> ``(amount, constraint)`` of its ``ActuationSpec``."""
     return {
-        MOVE_FORWARD: (float(config.forward_step_m), None),
-        TURN_LEFT: (float(config.turn_angle_deg), None),
-        TURN_RIGHT: (float(config.turn_angle_deg), None),
-        LOOK_UP: (float(config.tilt_angle_deg), MAX_TILT_DEG),
-        LOOK_DOWN: (float(config.tilt_angle_deg), MAX_TILT_DEG),
+        MOVE_FORWARD: (float(config.agent.forward_step_m), None),
+        TURN_LEFT: (float(config.agent.turn_angle_deg), None),
+        TURN_RIGHT: (float(config.agent.turn_angle_deg), None),
+        LOOK_UP: (float(config.agent.tilt_angle_deg), MAX_TILT_DEG),
+        LOOK_DOWN: (float(config.agent.tilt_angle_deg), MAX_TILT_DEG),
     }
 
 

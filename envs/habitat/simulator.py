@@ -167,7 +167,7 @@ class HabitatSim:
         self._stage_dir: Path | None = None
         self._written = 0
         # Recast's voxel height (habitat-sim's default) plus the climb
-        self._floor_drop_m = 0.2 + config.agent_max_climb_m
+        self._floor_drop_m = 0.2 + config.agent.max_climb_m
         _PROCESS.users.add(self)
 
     # --- scene and episode -------------------------------------------------------------------
@@ -262,7 +262,7 @@ class HabitatSim:
         if not pathfinder.is_loaded or pathfinder.num_islands == 0:
             raise AeqaError(
                 f"{target.source}: habitat-sim found no navigable floor for an agent of radius "
-                f"{self.config.agent_radius_m} m; check the scene has a floor and its up axis"
+                f"{self.config.agent.radius_m} m; check the scene has a floor and its up axis"
             )
         logger.info(
             "habitat-sim loaded %s: %d navmesh islands, %.1f m^2 navigable",
@@ -344,8 +344,8 @@ class HabitatSim:
             for name, (amount, limit) in action_amounts(config).items()
         }
         agent = hs.agent.AgentConfiguration(
-            height=float(config.agent_height_m),
-            radius=float(config.agent_radius_m),
+            height=float(config.agent.height_m),
+            radius=float(config.agent.radius_m),
             sensor_specifications=sensors,
             action_space=actions,
         )

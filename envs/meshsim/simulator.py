@@ -104,9 +104,9 @@ def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpe
 def nav_spec_for(config: SimConfig) -> NavSpec:
     """The navigable-area settings (agent size, climb, cell) of a simulator config."""
     return NavSpec(
-        agent_radius_m=config.agent_radius_m,
-        agent_height_m=config.agent_height_m,
-        max_climb_m=config.agent_max_climb_m,
+        agent_radius_m=config.agent.radius_m,
+        agent_height_m=config.agent.height_m,
+        max_climb_m=config.agent.max_climb_m,
         cell_m=config.nav_cell_m,
     )
 
@@ -251,15 +251,15 @@ class MeshSim:
         self._require()
         collided = False
         if action == MOVE_FORWARD:
-            collided = self._move(forward_from_yaw(self._yaw) * self.config.forward_step_m)
+            collided = self._move(forward_from_yaw(self._yaw) * self.config.agent.forward_step_m)
         elif action == TURN_LEFT:
-            self._yaw = _wrap(self._yaw + math.radians(self.config.turn_angle_deg))
+            self._yaw = _wrap(self._yaw + math.radians(self.config.agent.turn_angle_deg))
         elif action == TURN_RIGHT:
-            self._yaw = _wrap(self._yaw - math.radians(self.config.turn_angle_deg))
+            self._yaw = _wrap(self._yaw - math.radians(self.config.agent.turn_angle_deg))
         elif action == LOOK_UP:
-            self._tilt_deg = min(self._tilt_deg + self.config.tilt_angle_deg, _MAX_TILT_DEG)
+            self._tilt_deg = min(self._tilt_deg + self.config.agent.tilt_angle_deg, _MAX_TILT_DEG)
         elif action == LOOK_DOWN:
-            self._tilt_deg = max(self._tilt_deg - self.config.tilt_angle_deg, -_MAX_TILT_DEG)
+            self._tilt_deg = max(self._tilt_deg - self.config.agent.tilt_angle_deg, -_MAX_TILT_DEG)
         elif action != STOP:
             raise AeqaError(
                 f"unknown action {action!r}; use move_forward, turn_left, turn_right, "

@@ -14,12 +14,13 @@ from aeqa.agents.episode import (
     Episode,
     EpisodeSpec,
     coverage_of,
+    make_explorer,
     resolve_episode_config,
     walked_length,
 )
 from aeqa.agents.explorer import Waypoint
 from aeqa.envs.config import SimConfig
-from aeqa.envs.geometry import quat_from_yaw
+from aeqa.envs.geometry import quat_from_yaw, yaw_from_quat
 from aeqa.envs.simulator import Simulator, make_simulator
 from aeqa.envs.types import MOVE_FORWARD, AgentState
 from aeqa.mapping.memory import SemanticMemory
@@ -152,3 +153,41 @@ def test_low_obstacle_is_marked_occupied(tmp_path: Path) -> None:
     rows, cols = g.world_to_cells(xz)
     footprint = occupancy.state[rows, cols]
     assert np.mean(footprint == OCCUPIED) > 0.8
+
+
+def test_agent_override_reaches_simulator_map_and_explorer(box_room: Path, tmp_path: Path) -> None:
+    """One override of the agent's radius and turn angle (``sim.agent.*``) reaches the
+    simulator (its navigable area, its turns), the occupancy map and the explorer."""
+    config = resolve_episode_config(
+        "discrete",
+        "memory",
+        [
+            "sim.width=64",
+            "sim.height=48",
+            "sim.renderer=raycast",
+            "explorer.max_steps=3",
+            "sim.agent.radius_m=0.3",
+            "sim.agent.turn_angle_deg=45",
+        ],
+    )
+    sim = make_simulator(config.sim)
+    try:
+        result = Episode(sim, config).run(
+            EpisodeSpec("Is there a table?", str(box_room), "q", START), tmp_path
+        )
+        # The navigable area keeps 0.3 m from the walls and round the 0.5 m pillar.
+        expected = (2 * ROOM_X - 0.6) * (2 * ROOM_Z - 0.6) - (0.5 + 0.6) ** 2
+        assert sim.navigable_area() == pytest.approx(expected, rel=0.05)
+    finally:
+        sim.close()
+    trajectory = json.loads((tmp_path / "trajectory.json").read_text())
+    yaws = [yaw_from_quat(np.array(result.start_rotation))]
+    yaws += [yaw_from_quat(np.array(t["rotation"])) for t in trajectory]
+    assert len(yaws) == 4  # the look-around's turns
+    for a, b in itertools.pairwise(yaws):
+        assert abs(math.remainder(b - a, 2 * math.pi)) == pytest.approx(math.radians(45), abs=1e-5)
+    occupancy = SemanticMemory.load(tmp_path / "memory").occupancy
+    assert occupancy.agent_radius_m == 0.3
+    explorer = make_explorer(config)
+    assert explorer.agent.radius_m == 0.3
+    assert explorer.turn_rad == pytest.approx(math.radians(45)) and explorer.headings == 8

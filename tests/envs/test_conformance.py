@@ -81,7 +81,7 @@ def test_instance_ids_under_known_pixels(
 
 
 def test_collision_stops_and_slides_at_walls(sim: Simulator) -> None:
-    radius = sim.config.agent_radius_m
+    radius = sim.config.agent.radius_m
     obs = sim.observe()
     collided = []
     for _ in range(40):  # 10 m of attempted motion in a 6 m room, the pillar in the way
@@ -103,7 +103,7 @@ def test_collision_stops_and_slides_at_walls(sim: Simulator) -> None:
 
 
 def test_navigability(sim: Simulator) -> None:
-    radius = sim.config.agent_radius_m
+    radius = sim.config.agent.radius_m
     assert sim.is_navigable(np.array([0.0, 0.0, 1.0]))
     assert not sim.is_navigable(np.array([0.75, 0.0, 0.0]))  # inside the pillar
     assert not sim.is_navigable(np.array([ROOM_X - radius / 2, 0.0, 0.0]))  # too near the wall

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aeqa.envs.config import SimConfig
+from aeqa.envs.config import AgentSpec, SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import (
     GridSpec,
@@ -134,6 +135,27 @@ def test_save_and_load_give_an_equal_memory(frames, tmp_path: Path) -> None:  # 
     loaded._objects = None  # derived again from the loaded voxels: the same table
     assert [o.to_json() for o in loaded.objects()] == [o.to_json() for o in memory.objects()]
     assert set(loaded.keyframes.frames) == set(memory.keyframes.frames)
+
+
+def test_memory_keeps_its_agent_and_loads_older_memories(frames, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The agent's body is saved with the memory; a memory saved when the body's size sat in
+    the memory config (``agent_radius_m`` ...) still loads, its map keeping its own size."""
+    obs_list, labels = frames
+    agent = AgentSpec(radius_m=0.25, height_m=1.2, max_climb_m=0.15)
+    memory = SemanticMemory(labels=labels, agent=agent)
+    memory.integrate(obs_list[0], 0)
+    memory.occupancy.update(obs_list[0])
+    memory.save(tmp_path / "memory")
+    loaded = SemanticMemory.load(tmp_path / "memory")
+    assert loaded.agent == agent
+    assert loaded.occupancy.agent_radius_m == 0.25 and loaded.occupancy.max_climb_m == 0.15
+    document = json.loads((tmp_path / "memory" / "memory.json").read_text())
+    del document["agent"]
+    document["config"].update(agent_height_m=1.2, agent_radius_m=0.25, max_climb_m=0.15)
+    (tmp_path / "memory" / "memory.json").write_text(json.dumps(document))
+    older = SemanticMemory.load(tmp_path / "memory")
+    assert older.occupancy.agent_radius_m == 0.25
+    assert np.array_equal(older.occupancy.state, memory.occupancy.state)
 
 
 def test_missing_memory_file(frames, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
