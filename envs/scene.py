@@ -532,7 +532,13 @@ def _geometry_of(
             uvs = np.asarray(visual.uv, dtype=np.float32)
             face_texture = np.full(len(faces), texture_slots[key], dtype=np.int32)
         else:
-            colors[:] = np.clip(factor, 0, 255).astype(np.uint8)
+            # glTF: the colour is the base colour factor times COLOR_0, where a mesh has both
+            vertex_rgb = getattr(visual, "vertex_attributes", {}).get("color")
+            if vertex_rgb is not None and len(vertex_rgb) == n:
+                rgb = np.asarray(vertex_rgb, dtype=np.float64)[:, :3] * factor[None, :] / 255.0
+                colors = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+            else:
+                colors[:] = np.clip(factor, 0, 255).astype(np.uint8)
     elif visual.kind == "face":
         colors = np.asarray(visual.vertex_colors, dtype=np.uint8)[:, :3]
     return _Geometry(vertices, faces, colors, uvs, face_texture, [])

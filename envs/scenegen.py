@@ -2813,10 +2813,22 @@ def write_glb(
                         attributes=gl.Attributes(POSITION=1, NORMAL=2, COLOR_0=3),
                         indices=0,
                         mode=gl.TRIANGLES,
+                        material=0,
                     )
                 ]
             )
         ],
+        # Unlit, so renderers show the vertex colours as stored: habitat-sim lights a mesh
+        # without a material with its image-based lighting (gray 128 comes out 77, 67, 47).
+        materials=[
+            gl.Material(
+                pbrMetallicRoughness=gl.PbrMetallicRoughness(
+                    baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=1.0
+                ),
+                extensions={"KHR_materials_unlit": {}},
+            )
+        ],
+        extensionsUsed=["KHR_materials_unlit"],
         buffers=[gl.Buffer(byteLength=len(blob))],
         bufferViews=views,
         accessors=[

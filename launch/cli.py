@@ -58,7 +58,13 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     if args.up:
         overrides.append(f"scene_up={args.up}")
     sim = load_config(SimConfig, [], overrides)
-    result = bench_sim(scene=args.scene, frames=args.frames, seed=args.seed, sim=sim)
+    result = bench_sim(
+        scene=args.scene,
+        frames=args.frames,
+        seed=args.seed,
+        sim=sim,
+        habitat=args.sim == "habitat",
+    )
     _print_result(result, args.json)
     return 0
 
@@ -361,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = targets.add_parser("sim", help="renderer frame rates against a bare open3d ray cast")
     sim.add_argument("--scene", default=None, help="scene path (default: a generated apartment)")
     sim.add_argument("--up", choices=("y", "z"), default=None, help="the scene file's up axis")
+    sim.add_argument(
+        "--sim",
+        choices=("meshsim", "habitat"),
+        default="meshsim",
+        help="habitat: habitat-sim's frame rate too, on the same scene and views",
+    )
     sim.add_argument("--frames", type=int, default=40, help="poses per timing round")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", action="store_true", help="print one JSON object")

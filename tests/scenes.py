@@ -87,6 +87,28 @@ def write_box_scene(
     return folder / name
 
 
+def write_scannet_box_room(folder: Path, stem: str = "scene0000_00") -> Path:
+    """The box room as a ScanNet scan: ``STEM_vh_clean_2.ply`` (Z-up, vertex colours) with
+    its segment and aggregation files, one segment and object per box. Returns the ply; its
+    instance ids (ScanNet object id + 1) are the box room's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meshes = [_box_mesh(box, box.rgb) for box in box_room_boxes()]
+    merged = trimesh.util.concatenate(meshes)
+    merged.vertices = yup_to_zup(merged.vertices)
+    ply = folder / f"{stem}_vh_clean_2.ply"
+    merged.export(ply)
+    segments = np.repeat(np.arange(len(meshes)), [len(m.vertices) for m in meshes])
+    (folder / f"{stem}_vh_clean_2.0.010000.segs.json").write_text(
+        json.dumps({"segIndices": segments.tolist()})
+    )
+    groups = [
+        {"objectId": i, "label": box.category, "segments": [i]}
+        for i, box in enumerate(box_room_boxes())
+    ]
+    (folder / f"{stem}.aggregation.json").write_text(json.dumps({"segGroups": groups}))
+    return ply
+
+
 def analytic_box_room_depth(
     origin: np.ndarray, directions: np.ndarray, with_pillar: bool = True
 ) -> np.ndarray:

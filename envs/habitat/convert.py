@@ -22,7 +22,7 @@ import numpy as np
 from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_normalize, quat_to_matrix
-from aeqa.envs.scene import SCANNET_SUFFIX, SceneMesh, SceneSpec
+from aeqa.envs.scene import SCANNET_SUFFIX, SceneMesh, SceneSpec, scene_in_folder
 from aeqa.envs.semantic import (
     SemanticInstance,
     linear_to_srgb_u8,
@@ -105,7 +105,8 @@ def scene_spec_of(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec
 
 
 def habitat_scene(spec: SceneSpec, dataset_config: str = "") -> HabitatScene:
-    """How habitat-sim loads the scene ``spec`` names.
+    """How habitat-sim loads the scene ``spec`` names (a file, a basename, or a folder holding
+    one scene).
 
     - a generated scene (``NAME.stage_config.json`` beside it, or given directly): that file;
     - a scene of a scene dataset (HM3D's ``*.basis.glb`` with its
@@ -124,6 +125,8 @@ def habitat_scene(spec: SceneSpec, dataset_config: str = "") -> HabitatScene:
             f"{spec.path}: metres_per_unit must be positive, got {spec.metres_per_unit}"
         )
     path = Path(spec.path).expanduser().absolute()
+    if path.is_dir():
+        path = scene_in_folder(path)
     base = _basename(path)
     semantic_txt = _existing(base, ".semantic.txt")
     ground_truth = _existing(base, ".scene.json")

@@ -65,6 +65,7 @@ from aeqa.envs.habitat.convert import (
     write_yup_scene,
     wxyz_from_habitat,
 )
+from aeqa.envs.meshsim.renderer import limit_software_gl_threads
 from aeqa.envs.scene import SceneSpec, load_scene
 from aeqa.envs.types import STOP, AgentState, Observations
 
@@ -83,6 +84,8 @@ def import_habitat_sim() -> Any:
     # habitat-sim and magnum print every OpenGL extension and asset warning otherwise
     os.environ.setdefault("HABITAT_SIM_LOG", "error")
     os.environ.setdefault("MAGNUM_LOG", "quiet")
+    # llvmpipe honours OMP_NUM_THREADS, as it does for meshsim's rasteriser (batch workers)
+    limit_software_gl_threads()
     try:
         import habitat_sim
     except ImportError as e:

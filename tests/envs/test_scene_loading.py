@@ -159,3 +159,26 @@ def test_a_folder_of_several_scenes_or_none_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty" / "notes.txt").write_text("x")
     with pytest.raises(AeqaError, match="a folder with no scene file in it"):
         load_scene(tmp_path / "empty")
+
+
+def test_vertex_colours_under_a_material_are_kept(tmp_path: Path) -> None:
+    """glTF's colour is the material's base colour factor times COLOR_0 (generated scenes give
+    their meshes an unlit white material, so that habitat-sim shows the stored colours)."""
+    import pygltflib
+
+    box = trimesh.creation.box()
+    box.visual.vertex_colors = [200, 100, 50, 255]
+    box.export(tmp_path / "box.glb")
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "box.glb"))
+    gltf.materials = [
+        pygltflib.Material(
+            pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(baseColorFactor=[0.5, 1, 1, 1]),
+            extensions={"KHR_materials_unlit": {}},
+        )
+    ]
+    for mesh in gltf.meshes:
+        for primitive in mesh.primitives:
+            primitive.material = 0
+    gltf.save(str(tmp_path / "box.glb"))
+    colors = load_scene(tmp_path / "box.glb").vertex_colors
+    assert np.all(colors == [100, 100, 50])

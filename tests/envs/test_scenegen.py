@@ -91,8 +91,13 @@ def generated(request: pytest.FixtureRequest) -> list[Scene]:
 
 
 def _load(path: Path) -> trimesh.Trimesh:
-    mesh = trimesh.load(path, force="mesh", process=False)
+    """The one mesh of a generated glb (one node, no transform), coloured by its COLOR_0: the
+    glbs carry an unlit white material, which trimesh takes for the mesh's visual."""
+    scene = trimesh.load(path, force="scene", process=False)
+    (mesh,) = scene.geometry.values()
     assert isinstance(mesh, trimesh.Trimesh)
+    colors = np.asarray(mesh.visual.vertex_attributes["color"])
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=colors)
     return mesh
 
 
