@@ -5,8 +5,8 @@ cells under points in the agent's body band (above the floor by more than ``max_
 below ``agent_height``), and as *free* the floor the view reaches before the first obstacle in
 each direction, so floor too close to be in view (below a level camera) still counts as seen.
 Directions are bearings on the floor plane of the back-projected points, not image columns: a
-tilted camera's columns fan out (with HFOV 120 tilted -30 degrees, the floor at an edge column
-lies up to ~30 degrees further out than the column's level bearing). Frontiers are clusters of
+tilted camera's columns fan out (with HFOV 120 tilted -30 degrees, floor seen low in a column
+lies tens of degrees further out than the column's level bearing). Frontiers are clusters of
 free cells next to unknown ones.
 """
 
