@@ -131,6 +131,7 @@ def habitat_scene(spec: SceneSpec, dataset_config: str = "") -> HabitatScene:
     semantic_txt = _existing(base, ".semantic.txt")
     ground_truth = _existing(base, ".scene.json")
     source = str(spec.path)
+    dataset: Path | None = None
     if dataset_config:
         dataset = Path(dataset_config).expanduser().absolute()
         if not dataset.is_file():
@@ -144,12 +145,12 @@ def habitat_scene(spec: SceneSpec, dataset_config: str = "") -> HabitatScene:
         return HabitatScene(
             source, str(render), str(dataset), semantic_txt=semantic_txt, ground_truth=ground_truth
         )
-    stage = path if path.name.endswith(_STAGE_SUFFIX) else base.with_name(base.name + _STAGE_SUFFIX)
-    if stage.is_file() and (path == stage or path.suffix in ("", ".glb")):
+    given = path if path.name.endswith(_STAGE_SUFFIX) else base.with_name(base.name + _STAGE_SUFFIX)
+    if given.is_file() and (path == given or path.suffix in ("", ".glb")):
         return HabitatScene(
             source,
-            str(stage),
-            semantic_txt=_stage_descriptor(stage) or semantic_txt,
+            str(given),
+            semantic_txt=_stage_descriptor(given) or semantic_txt,
             ground_truth=ground_truth,
         )
     if path.name.endswith(_STAGE_SUFFIX):
