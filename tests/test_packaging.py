@@ -46,6 +46,8 @@ def test_wheel_holds_only_the_aeqa_namespace(wheel: zipfile.ZipFile) -> None:
     for folder in FOLDERS:
         assert any(n.startswith(f"aeqa/{folder}/") for n in names), folder
     assert "aeqa/envs/meshsim/simulator.py" in names
+    assert "aeqa/envs/habitat/simulator.py" in names
+    assert "aeqa/launch/install_habitat.sh" in names
     assert "aeqa/configs/sim/discrete.yaml" in names
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     assert "aeqa = aeqa.launch.cli:main" in wheel.read(entry_points).decode()
