@@ -242,6 +242,18 @@ def check_overrides(overrides: Sequence[str]) -> None:
             )
 
 
+#: keys of earlier versions -> where their values live now (named in the error for the old key)
+MOVED_KEYS: dict[str, str] = {
+    "agent_radius_m": "sim.agent.radius_m",
+    "agent_height_m": "sim.agent.height_m",
+    "agent_max_climb_m": "sim.agent.max_climb_m",
+    "forward_step_m": "sim.agent.forward_step_m",
+    "turn_angle_deg": "sim.agent.turn_angle_deg",
+    "tilt_angle_deg": "sim.agent.tilt_angle_deg",
+    "min_clearance_m": "sim.agent.radius_m",
+}
+
+
 def load_config(schema: type[T], presets: list[tuple[str, Path]], overrides: list[str]) -> T:
     """Merge presets (in order) and ``key=value`` overrides into a ``schema`` instance, and
     check its values (:func:`validate`).
@@ -271,7 +283,9 @@ def load_config(schema: type[T], presets: list[tuple[str, Path]], overrides: lis
         message = str(e).splitlines()[0]
         full_key = getattr(e, "full_key", None)
         where = f" ({full_key})" if full_key else ""
-        raise AeqaError(f"bad config{where}: {message}; check the key=value overrides") from e
+        moved = MOVED_KEYS.get(str(full_key or "").rsplit(".", 1)[-1])
+        fix = f"it is now {moved}" if moved else "check the key=value overrides"
+        raise AeqaError(f"bad config{where}: {message}; {fix}") from e
     except ValueError as e:
         raise AeqaError(f"bad config: {e}") from e
     assert isinstance(obj, schema)

@@ -167,3 +167,16 @@ def test_judge_options_out_of_range_are_refused() -> None:
         make_judge(JudgeConfig(temperature=-5.0))
     with pytest.raises(AeqaError, match=r"^judge\.max_retries=-1 is out of range"):
         make_judge(JudgeConfig(max_retries=-1))
+
+
+@pytest.mark.parametrize(
+    ("override", "moved"),
+    [
+        ("sim.agent_radius_m=0.2", "sim.agent.radius_m"),
+        ("sim.turn_angle_deg=45", "sim.agent.turn_angle_deg"),
+        ("explorer.min_clearance_m=0.2", "sim.agent.radius_m"),
+    ],
+)
+def test_a_key_that_moved_names_its_new_place(override: str, moved: str) -> None:
+    with pytest.raises(AeqaError, match=f"it is now {moved}"):
+        resolve_episode_config("discrete", "memory", [override])
