@@ -22,6 +22,7 @@ pathfinder's own generator from the caller's, so samples follow the caller's see
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
 import logging
 import math
@@ -93,6 +94,58 @@ def import_habitat_sim() -> Any:
     return habitat_sim
 
 
+_EGL_CUDA_DEVICE_NV = 0x323A
+_MAX_EGL_DEVICES = 64
+
+
+def egl_cuda_devices() -> list[int] | None:
+    """The CUDA device ids of this machine's EGL devices, which habitat-sim's
+    ``gpu_device_id`` picks from; None where EGL cannot be asked.
+
+    habitat-sim ends the whole process (exit code 1) when the id is not among them, so the
+    choice is checked here first.
+    """
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+        egl.eglGetProcAddress.restype = ctypes.c_void_p
+        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+        query_devices = egl.eglGetProcAddress(b"eglQueryDevicesEXT")
+        query_attribute = egl.eglGetProcAddress(b"eglQueryDeviceAttribEXT")
+    except (OSError, AttributeError):
+        return None
+    if not query_devices or not query_attribute:
+        return None
+    devices_fn = ctypes.CFUNCTYPE(
+        ctypes.c_uint, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int)
+    )(query_devices)
+    attribute_fn = ctypes.CFUNCTYPE(
+        ctypes.c_uint, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_ssize_t)
+    )(query_attribute)
+    devices = (ctypes.c_void_p * _MAX_EGL_DEVICES)()
+    count = ctypes.c_int(0)
+    if not devices_fn(_MAX_EGL_DEVICES, devices, ctypes.byref(count)):
+        return None
+    ids = []
+    for device in devices[: count.value]:
+        value = ctypes.c_ssize_t(-1)
+        if attribute_fn(device, _EGL_CUDA_DEVICE_NV, ctypes.byref(value)) and value.value >= 0:
+            ids.append(int(value.value))
+    return sorted(ids)
+
+
+def check_gpu_device(gpu_device_id: int) -> None:
+    """Refuse a ``gpu_device_id`` habitat-sim would end the process on."""
+    if gpu_device_id < 0:
+        return
+    available = egl_cuda_devices()
+    if available is not None and gpu_device_id not in available:
+        listed = ", ".join(map(str, available)) if available else "none"
+        raise AeqaError(
+            f"sim.gpu_device_id={gpu_device_id}: no such GPU among this machine's EGL devices "
+            f"(CUDA ids: {listed}); set sim.gpu_device_id=-1 to render on the CPU (llvmpipe)"
+        )
+
+
 class _ProcessSimulator:
     """The habitat-sim simulator of this process, the thread that runs every call into it, and
     which :class:`HabitatSim` holds it."""
@@ -160,6 +213,7 @@ class HabitatSim:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self._hs = import_habitat_sim()
+        check_gpu_device(config.gpu_device_id)
         self._camera = camera_settings(config)
         self._configuration: Any = None
         self._loaded: HabitatScene | None = None
