@@ -30,6 +30,7 @@ from aeqa.envs.config import (
     preset_names,
     preset_path,
 )
+from aeqa.envs.device import device_settings
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.simulator import Simulator, resolve_sim_config
@@ -47,6 +48,11 @@ class EpisodeConfig:
 
     preset: str = "discrete"
     seed: int = 0
+    #: one device for the simulator, the memory and the answering head: ``auto`` (the first
+    #: CUDA GPU where torch sees one, else the CPU), ``cpu`` or ``cuda:N``; resolved when the
+    #: config is, and spelled into ``sim.gpu_device_id``, ``memory.device`` and
+    #: ``answerer.device`` unless those are overridden themselves
+    device: str = "auto"
     sim: SimConfig = field(default_factory=SimConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
@@ -99,6 +105,9 @@ class EpisodeResult:
     #: where object labels came from: ``gt``, the simulator's semantic sensor (privileged
     #: information a robot does not have; not comparable with detector-based published scores)
     perception: str = "gt"
+    #: ``aeqa``: explored (A-EQA); ``em``: answered from a recorded episode history without
+    #: exploring (EM-EQA; ``scene`` is then the history folder)
+    mode: str = "aeqa"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -516,5 +525,30 @@ def resolve_episode_config(
         presets.append(("explorer", preset_path("agent", agent_preset)))
     presets.append(("answerer", preset_path("answerer", answerer)))
     config = load_config(EpisodeConfig, presets, [f"preset={preset}", *overrides])
+    config = _with_device(config, {o.split("=", 1)[0].strip() for o in overrides})
     # Resolved here, so the saved config names the renderer the run used.
     return replace(config, sim=resolve_sim_config(config.sim))
+
+
+def _with_device(config: EpisodeConfig, explicit: set[str]) -> EpisodeConfig:
+    """``config`` with ``device`` resolved and spelled into the components whose own device
+    keys were not given in ``explicit`` (the overridden keys)."""
+    settings = device_settings(config.device)
+    memory_device = settings.memory_device
+    if memory_device != "CPU:0" and "memory.device" not in explicit:
+        import open3d as o3d
+
+        if not o3d.core.cuda.is_available():
+            logger.warning(
+                "device=%s: this open3d build has no CUDA; the memory stays on the CPU",
+                settings.device,
+            )
+            memory_device = "CPU:0"
+    sim, memory, answerer = config.sim, config.memory, config.answerer
+    if "sim.gpu_device_id" not in explicit:
+        sim = replace(sim, gpu_device_id=settings.gpu_device_id)
+    if "memory.device" not in explicit:
+        memory = replace(memory, device=memory_device)
+    if "answerer.device" not in explicit:
+        answerer = replace(answerer, device=settings.answerer_device)
+    return replace(config, device=settings.device, sim=sim, memory=memory, answerer=answerer)

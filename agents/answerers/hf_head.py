@@ -19,33 +19,22 @@ import numpy as np
 from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
 from aeqa.agents.answerers.context import build_context
 from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.envs.device import device_settings
 from aeqa.envs.errors import AeqaError
 from aeqa.mapping.keyframes import Keyframe
 from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
-
 
 def resolve_device(device: str) -> str:
-    """``cpu`` or ``cuda`` for a configured ``auto`` | ``cpu`` | ``cuda``.
+    """torch's ``cpu`` or ``cuda:N`` for a configured ``auto`` | ``cpu`` | ``cuda[:N]`` (see
+    :func:`aeqa.envs.device.device_settings`).
 
     Raises:
-        AeqaError: an unknown device, or ``cuda`` where torch sees no GPU.
+        AeqaError: an unknown device, or a CUDA device torch does not see.
     """
-    import torch
-
-    if device not in DEVICES:
-        raise AeqaError(f"answerer device {device!r} is unknown; use one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise AeqaError(
-            "answerer device 'cuda' was asked for but torch sees no GPU; "
-            "use device=cpu (or auto), or install a CUDA build of torch"
-        )
-    return device
+    return device_settings(device).answerer_device
 
 
 def _first_line(error: BaseException) -> str:
@@ -81,7 +70,7 @@ def load_vlm(model: str, device: str) -> tuple[Any, Any]:
         )
     if _looks_like_path(ref):
         ref = str(Path(ref).expanduser())
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     # transformers renamed ``torch_dtype`` to ``dtype`` in 4.56
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
