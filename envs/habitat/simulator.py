@@ -68,7 +68,9 @@ from aeqa.envs.habitat.convert import (
 )
 from aeqa.envs.meshsim.renderer import limit_software_gl_threads
 from aeqa.envs.scene import SceneSpec, load_scene
-from aeqa.envs.types import STOP, AgentState, Observations
+from aeqa.envs.semantic import instance_labels
+from aeqa.envs.simulator import check_cell_m
+from aeqa.envs.types import STOP, AgentState, InstanceLabel, NavigableGrid, Observations
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +195,23 @@ class _ProcessSimulator:
 
 
 _PROCESS = _ProcessSimulator()
+#: simulators a forked child inherited: never closed there, as that would touch the parent's
+#: OpenGL context
+_INHERITED: list[Any] = []
+
+
+def _start_afresh_in_child() -> None:
+    """A forked child has neither the habitat-sim thread nor a usable OpenGL context of its
+    parent: it gets a new process simulator, and its exit waits on nothing."""
+    global _PROCESS
+    inherited = _PROCESS
+    if inherited.sim is not None:
+        _INHERITED.append(inherited.sim)
+    inherited.sim = inherited.holder = inherited.configuration = None
+    _PROCESS = _ProcessSimulator()
+
+
+os.register_at_fork(after_in_child=_start_afresh_in_child)
 
 
 def _on_habitat_thread(
@@ -228,6 +247,14 @@ class HabitatSim:
         _PROCESS.users.add(self)
 
     # --- scene and episode -------------------------------------------------------------------
+
+    @property
+    def renderer(self) -> str:
+        return "habitat"
+
+    def instance_labels(self) -> dict[int, InstanceLabel]:
+        scene = self.scene
+        return instance_labels(scene.instances, scene.ground_truth)
 
     @property
     def scene(self) -> SceneAnnotations:
@@ -592,6 +619,23 @@ class HabitatSim:
     @_on_habitat_thread
     def navigable_area(self) -> float:
         return float(self._require().pathfinder.island_area(self._island))
+
+    @_on_habitat_thread
+    def navigable_grid(self, cell_m: float) -> NavigableGrid:
+        cell_m = check_cell_m(cell_m)
+        pathfinder = self._require().pathfinder
+        position = self.get_state().position
+        islands = np.asarray(pathfinder.get_topdown_island_view(cell_m, float(position[1])))
+        lo, _ = pathfinder.get_bounds()
+        # habitat-sim probes cell (row, col) at the bounds' minimum + (col, row) cells: those
+        # points are the cells' centres here.
+        return NavigableGrid(
+            float(lo[0]) - cell_m / 2,
+            float(lo[2]) - cell_m / 2,
+            cell_m,
+            islands == self._island,
+            self.floor_height(position),
+        )
 
     @_on_habitat_thread
     def close(self) -> None:

@@ -110,3 +110,34 @@ def test_a_gpu_that_is_not_there_is_refused() -> None:
         pytest.skip(f"EGL lists CUDA devices {devices}: GPU 0 is there")
     with pytest.raises(AeqaError, match=r"sim\.gpu_device_id=0: no such GPU.*gpu_device_id=-1"):
         make_simulator(_config(gpu_device_id=0))
+
+
+def test_a_forked_child_does_not_wait_on_the_parents_simulator(
+    box_room: Path, shared_sims: SharedSims
+) -> None:
+    """The child's exit (which closes the simulator it knows of) returns at once: the thread
+    that owns the parent's simulator does not exist in the child."""
+    import os
+    import time
+
+    import aeqa.envs.habitat.simulator as habitat_module
+
+    shared_sims(_config()).reset(box_room, START)
+    parents = habitat_module._PROCESS
+    assert parents.sim is not None
+    pid = os.fork()
+    if pid == 0:  # the child: what its exit hook does, then leave without pytest's teardown
+        parents.shutdown()
+        os._exit(0 if habitat_module._PROCESS is not parents else 3)
+    deadline = time.monotonic() + 20.0
+    done, status = 0, 0
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, 9)
+    assert done, "the child hung on the parent's simulator"
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parents.sim is not None  # the parent's own is untouched
