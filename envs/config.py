@@ -76,27 +76,45 @@ def check_value(name: str, value: Any, allowed: Range, example: Any = None) -> N
     raise AeqaError(f"{name}{sep}{value} is out of range; use a value {allowed.describe()}{hint}")
 
 
+def check_choice(name: str, value: Any, allowed: Sequence[str], example: Any = None) -> None:
+    """Raise unless ``value`` of the config key or option ``name`` is one of ``allowed``.
+
+    Raises:
+        AeqaError: one line naming ``name``, the value, the choices and (where given) an
+            example of a good value.
+    """
+    if value in allowed:
+        return
+    sep = " " if name.startswith("-") else "="
+    hint = f", e.g. {name}{sep}{example}" if example is not None else ""
+    raise AeqaError(f"{name}{sep}{value} is not a choice; use one of {', '.join(allowed)}{hint}")
+
+
 def validate(config: Any, prefix: str = "", names: Mapping[str, str] | None = None) -> None:
     """Check every numeric field of the dataclass ``config`` (and of the dataclasses it holds)
-    against its class's ``LIMITS`` (field name -> :class:`Range`).
+    against its class's ``LIMITS`` (field name -> :class:`Range`), and every field its class's
+    ``CHOICES`` names (field name -> the values allowed) against those values.
 
     Args:
         prefix: prepended to field names in messages (``"sim."``).
         names: field name -> the name to show instead (a command-line option).
 
     Raises:
-        AeqaError: the first value out of range (see :func:`check_value`); the example shown
-            is the field's default.
+        AeqaError: the first value out of range (see :func:`check_value`) or not a choice (see
+            :func:`check_choice`); the example shown is the field's default.
     """
     limits: Mapping[str, Range] = getattr(type(config), "LIMITS", {})
+    choices: Mapping[str, Sequence[str]] = getattr(type(config), "CHOICES", {})
     for f in fields(config):
         value = getattr(config, f.name)
+        name = (names or {}).get(f.name, f"{prefix}{f.name}")
+        default = f.default if f.default is not MISSING else None
         if is_dataclass(value) and not isinstance(value, type):
             validate(value, f"{prefix}{f.name}.")
         elif f.name in limits and value is not None and not isinstance(value, bool):
-            name = (names or {}).get(f.name, f"{prefix}{f.name}")
-            default = f.default if f.default is not MISSING else None
             check_value(name, value, limits[f.name], default)
+        elif f.name in choices:
+            check_choice(name, value, choices[f.name], default)
 
 
 @dataclass

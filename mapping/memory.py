@@ -25,6 +25,7 @@ from aeqa.mapping.objects import (
     merge_overlapping,
 )
 from aeqa.mapping.occupancy import OccupancyMap
+from aeqa.mapping.perception import Frame, Perceiver
 from aeqa.mapping.voxels import AXIS_LIMIT, VoxelGrid, pack_axes, pack_rgb_sums
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class SemanticMemory:
         floor_y: height of the floor the agent walks on (for the occupancy map).
         agent: the agent's body (the occupancy map's obstacle band and clearance); the
             simulator's, ``sim.agent`` of the episode config.
+        perceiver: labels each frame from its RGB-D (a detector; see
+            :mod:`aeqa.mapping.perception`), its tracks becoming the instance ids and
+            ``labels``; None: the frames' own ``semantic`` ids with ``labels`` (``gt``).
     """
 
     def __init__(
@@ -85,13 +89,16 @@ class SemanticMemory:
         labels: dict[int, InstanceLabel] | None = None,
         floor_y: float = 0.0,
         agent: AgentSpec | None = None,
+        perceiver: Perceiver | None = None,
     ) -> None:
         self.config = config or MemoryConfig()
         self.agent = agent or AgentSpec()
-        self.labels = dict(labels or {})
-        self.categories: list[str] = sorted({label.category for label in self.labels.values()})
-        self._category_index = {name: i for i, name in enumerate(self.categories)}
-        self._instance_to_category = self._category_lookup()
+        self.perceiver = perceiver
+        #: where the labels came from: ``gt`` (the frames' semantic ids) or the perceiver's name
+        self.perception = perceiver.name if perceiver is not None else "gt"
+        self.labels: dict[int, InstanceLabel] = {}
+        self.categories: list[str] = []
+        self._set_labels(labels or {})
         self.voxels = VoxelGrid(self.config.voxel_m)
         self.occupancy = OccupancyMap(
             cell_m=self.config.map_cell_m,
@@ -107,6 +114,14 @@ class SemanticMemory:
         self.seen_steps: dict[int, tuple[int, int]] = {}
         self._objects: list[ObjectInstance] | None = None
 
+    def _set_labels(self, labels: dict[int, InstanceLabel]) -> None:
+        # Category votes index ``categories``; only frames without instance ids cast them, and
+        # those come with fixed labels, so re-sorting here never reorders cast votes.
+        self.labels = dict(labels)
+        self.categories = sorted({label.category for label in self.labels.values()})
+        self._category_index = {name: i for i, name in enumerate(self.categories)}
+        self._instance_to_category = self._category_lookup()
+
     def _category_lookup(self) -> np.ndarray:
         size = max(self.labels, default=0) + 1
         table = np.full(size, -1, dtype=np.int32)
@@ -119,6 +134,9 @@ class SemanticMemory:
 
     def integrate(self, obs: Observations, step: int) -> None:
         """Fuse one RGB-D + instance frame into the voxels, object statistics and keyframes.
+
+        With a perceiver, the instance ids are the perceiver's (``obs.semantic`` is not read)
+        and each pixel votes with its detection's confidence.
 
         The occupancy map is a separate map: update it with ``memory.occupancy.update(obs)``.
 
@@ -133,16 +151,20 @@ class SemanticMemory:
             valid &= ~_depth_edges(depth, cfg.edge_jump_ratio)
         T = np.asarray(obs.T_world_camera, dtype=np.float64)
         scale = np.float32(1.0 / cfg.voxel_m)
-        coords = [
-            np.floor(axis[valid] * scale).astype(np.int64)
-            for axis in backproject_world(depth, T, obs.hfov_deg)
-        ]
+        xyz_world = backproject_world(depth, T, obs.hfov_deg)
+        coords = [np.floor(axis[valid] * scale).astype(np.int64) for axis in xyz_world]
         if len(coords[0]) and max(int(np.abs(c).max()) for c in coords) > AXIS_LIMIT:
             raise AeqaError("frame points lie too far from the origin for the voxel grid")
+        weight = None
+        if self.perceiver is not None:
+            percept = self.perceiver.perceive(Frame(rgb, depth, xyz_world, valid))
+            semantic, weight = percept.instance, percept.weight[valid]
+            self._set_labels(self.perceiver.labels())
         frame = self.voxels.integrate(
             pack_axes(coords[0], coords[1], coords[2]),
             pack_rgb_sums(rgb)[valid],
             semantic[valid],
+            weight=weight,
         )
         self._track_instances(frame.instance_pixels, step, rgb, T)
         self.frames_integrated += 1
@@ -272,8 +294,8 @@ class SemanticMemory:
 
     def save(self, folder: str | Path) -> Path:
         """Write the memory to ``folder``: ``points.ply`` (voxel centres, colours, labels),
-        ``voxels.npz`` (sums and vote tables), ``occupancy.npz``, ``memory.json`` (config,
-        labels, objects, keyframe index) and ``keyframes/*.png``."""
+        ``voxels.npz`` (sums and vote tables), ``occupancy.npz``, ``memory.json`` (perception
+        mode, config, labels, objects, keyframe index) and ``keyframes/*.png``."""
         import imageio.v3 as iio
 
         folder = Path(folder)
@@ -302,6 +324,7 @@ class SemanticMemory:
             )
         document = {
             "format": MEMORY_FORMAT,
+            "perception": self.perception,
             "config": asdict(self.config),
             "agent": asdict(self.agent),
             "floor_y": self.occupancy.floor_y,
@@ -345,6 +368,8 @@ class SemanticMemory:
         config = MemoryConfig(**{k: v for k, v in document["config"].items() if k in known})
         agent = AgentSpec(**document["agent"]) if "agent" in document else None
         memory = cls(config, labels, float(document["floor_y"]), agent)
+        # Memories saved before perception had modes read the semantic sensor.
+        memory.perception = str(document.get("perception", "gt"))
         memory.voxels = VoxelGrid.from_state(memory.config.voxel_m, voxel_state)
         memory.occupancy = OccupancyMap.from_state(occupancy_state)
         memory.frames_integrated = int(document["frames_integrated"])

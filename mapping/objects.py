@@ -22,10 +22,13 @@ STRUCTURAL = frozenset({"wall", "floor", "ceiling", "unknown", ""})
 
 @dataclass(frozen=True)
 class InstanceLabel:
-    """What the scene's annotations say of an instance id: its category and region name."""
+    """What is known of an instance id: its category and region name, from the scene's
+    annotations (``gt`` perception) or a detector, with the detector's mean confidence (1 for
+    annotations)."""
 
     category: str
     region: str = ""
+    confidence: float = 1.0
 
 
 @dataclass
@@ -46,6 +49,8 @@ class ObjectInstance:
         first_step, last_step: the steps it was first and last seen.
         best_frames: frame ids that saw it largest, largest first.
         lit_fraction: share of its voxels glowing with a light colour (a lamp or screen on).
+        confidence: how sure perception was of it: a detector's mean confidence over the
+            detections that formed it, 1 for annotated (``gt``) instances and clusters.
     """
 
     object_id: int
@@ -65,6 +70,7 @@ class ObjectInstance:
     last_step: int = -1
     best_frames: list[int] = field(default_factory=list)
     lit_fraction: float = 0.0
+    confidence: float = 1.0
 
     @property
     def structural(self) -> bool:
@@ -93,6 +99,7 @@ class ObjectInstance:
             "last_step": self.last_step,
             "best_frames": list(self.best_frames),
             "lit_fraction": round(self.lit_fraction, 4),
+            "confidence": round(self.confidence, 4),
         }
 
     @classmethod
@@ -120,6 +127,7 @@ class ObjectInstance:
             last_step=int(data["last_step"]),
             best_frames=[int(f) for f in data["best_frames"]],
             lit_fraction=float(data.get("lit_fraction", 0.0)),
+            confidence=float(data.get("confidence", 1.0)),
             **arr,
         )
 
@@ -215,18 +223,18 @@ def group_by_instance(
             continue
         label = labels.get(int(instance_id))
         category = label.category if label else _majority_category(voxels, members, categories)
-        objects.append(
-            build_object(
-                int(instance_id),
-                int(instance_id),
-                category,
-                label.region if label else "",
-                voxels.centres[members],
-                voxels.colors[members],
-                voxels.count[members],
-                voxel_m,
-            )
+        obj = build_object(
+            int(instance_id),
+            int(instance_id),
+            category,
+            label.region if label else "",
+            voxels.centres[members],
+            voxels.colors[members],
+            voxels.count[members],
+            voxel_m,
         )
+        obj.confidence = label.confidence if label else 1.0
+        objects.append(obj)
     return objects
 
 

@@ -238,6 +238,7 @@ class VoxelGrid:
         rgb_packed: np.ndarray,
         instance: np.ndarray,
         category: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> FrameVoxels:
         """Add points given by their voxel keys, in image order.
 
@@ -248,6 +249,9 @@ class VoxelGrid:
             category: (P,) int32 category indices (-1 = unknown) for pixels that carry a
                 category without an instance id (a detector's output); None when categories
                 follow from instance ids.
+            weight: (P,) int64 votes each pixel casts (a detector's confidence in hundredths);
+                None: one vote per pixel. Counts, colours and the returned pixel counts are
+                per pixel either way.
         """
         if len(keys) == 0:
             return FrameVoxels(np.zeros(0, dtype=np.int64), 0, {})
@@ -258,9 +262,13 @@ class VoxelGrid:
         change[1:] |= instance[1:] != instance[:-1]
         if category is not None:
             change[1:] |= category[1:] != category[:-1]
+        if weight is not None:
+            change[1:] |= weight[1:] != weight[:-1]
         starts = np.flatnonzero(change)
         ends = np.append(starts[1:], len(keys))
         run_len = ends - starts
+        # A run has one weight, so its votes are its length times that weight.
+        run_votes = run_len if weight is None else run_len * weight[starts].astype(np.int64)
         # Run colour sums from one running sum of packed colours (runs stay within a row, so
         # each channel's sum fits its bits; wrap-around of the running sum cancels out).
         running = np.cumsum(rgb_packed)
@@ -281,12 +289,18 @@ class VoxelGrid:
             voxel_of_pair = np.cumsum(new_voxel) - 1
             unique = pair_keys[new_voxel]
             inverse = voxel_of_pair[pair_of_run]
-            pair_votes = np.bincount(pair_of_run, weights=run_len, minlength=len(pairs))
+            pair_pixels = np.bincount(pair_of_run, weights=run_len, minlength=len(pairs))
+            pair_votes = (
+                pair_pixels
+                if weight is None
+                else np.bincount(pair_of_run, weights=run_votes, minlength=len(pairs))
+            )
             pair_instance = (pairs & ((1 << _LABEL_BITS) - 1)).astype(np.int32)
         else:
             unique, inverse = np.unique(run_keys, return_inverse=True)
             inverse = inverse.reshape(-1)
-            voxel_of_pair, pair_instance, pair_votes = inverse, run_instance, run_len
+            voxel_of_pair, pair_instance = inverse, run_instance
+            pair_pixels, pair_votes = run_len, run_votes
         slots, created = self._slots_for(unique)
         n = len(unique)
         self._count.view[slots] += np.bincount(inverse, weights=run_len, minlength=n).astype(
@@ -306,8 +320,8 @@ class VoxelGrid:
             run_category = category[starts]
             known = (run_category >= 0) & (run_instance <= 0)
             if np.any(known):
-                self.category_votes.add(run_slots[known], run_category[known], run_len[known])
-        pixels = np.bincount(pair_instance[labelled], weights=pair_votes[labelled])
+                self.category_votes.add(run_slots[known], run_category[known], run_votes[known])
+        pixels = np.bincount(pair_instance[labelled], weights=pair_pixels[labelled])
         seen = np.flatnonzero(pixels)
         return FrameVoxels(slots, created, {int(i): int(pixels[i]) for i in seen})
 
