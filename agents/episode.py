@@ -38,6 +38,7 @@ from aeqa.envs.types import STOP, AgentState, Observations
 from aeqa.mapping.memory import MemoryConfig, SemanticMemory
 from aeqa.mapping.objects import InstanceLabel
 from aeqa.mapping.occupancy import FREE
+from aeqa.mapping.perception import PerceptionConfig, make_perceiver
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class EpisodeConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     explorer: ExplorerConfig = field(default_factory=ExplorerConfig)
     answerer: AnswererConfig = field(default_factory=AnswererConfig)
+    #: where object labels come from: ``gt`` (the semantic sensor) or ``detector``
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     #: write every RGB frame as PNG into the episode folder
     save_frames: bool = False
     save_memory: bool = True
@@ -103,7 +106,8 @@ class EpisodeResult:
     #: backend's name
     renderer: str = ""
     #: where object labels came from: ``gt``, the simulator's semantic sensor (privileged
-    #: information a robot does not have; not comparable with detector-based published scores)
+    #: information a robot does not have; not comparable with detector-based published scores),
+    #: or ``detector`` (an open-vocabulary detector on the RGB frames)
     perception: str = "gt"
     #: ``aeqa``: explored (A-EQA); ``em``: answered from a recorded episode history without
     #: exploring (EM-EQA; ``scene`` is then the history folder)
@@ -235,6 +239,8 @@ class Episode:
         self.sim = sim
         self.config = config
         self.answerer = answerer or make_answerer(config.answerer)
+        #: None for ``gt``; a detector loads its model on the first frame, once for all episodes
+        self.perceiver = make_perceiver(config.perception)
 
     def run(
         self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None
@@ -266,13 +272,17 @@ class Episode:
         coverage_at = coverage_points(self.sim, cfg.coverage_samples, cfg.seed)
         if progress is not None:
             progress.set_description("exploring")
+        if self.perceiver is not None:
+            self.perceiver.reset(question)
         # The map's floor is the surface, not the navmesh height the agent stands at (up to a
-        # voxel above it): heights of obstacles are measured from it.
+        # voxel above it): heights of obstacles are measured from it. A detector's memory gets
+        # none of the scene's annotations.
         memory = SemanticMemory(
             cfg.memory,
-            scene_labels(self.sim),
+            scene_labels(self.sim) if self.perceiver is None else {},
             floor_y=self.sim.floor_height(start_state.position),
             agent=cfg.sim.agent,
+            perceiver=self.perceiver,
         )
         explorer = make_explorer(cfg)
         rng = np.random.default_rng(cfg.seed)
@@ -341,6 +351,7 @@ class Episode:
             start_position=np.round(start_state.position, 6).tolist(),
             start_rotation=np.round(start_state.rotation, 6).tolist(),
             renderer=rendered_by(self.sim),
+            perception=memory.perception,
             error=ANSWER_PENDING,
         )
         if out_dir is not None:
