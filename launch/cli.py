@@ -249,6 +249,23 @@ def _cmd_bench_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_perception(args: argparse.Namespace) -> int:
+    from aeqa.evaluation.perception_bench import bench_perception
+
+    if args.scenes < 1 or args.questions < 1 or args.steps < 1:
+        raise AeqaError("--scenes, --questions and --steps must be at least 1")
+    result = bench_perception(
+        scenes=args.scenes,
+        per_scene=args.questions,
+        seed=args.seed,
+        model=args.model,
+        device=args.device,
+        overrides=[f"explorer.max_steps={args.steps}", *args.overrides],
+    )
+    _print_result(result, args.json)
+    return 0
+
+
 def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -421,6 +438,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_bench.add_argument("--seed", type=int, default=0)
     evaluate_bench.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate_bench.set_defaults(handler=_cmd_bench_evaluate)
+    perception_bench = targets.add_parser(
+        "perception",
+        help="memory-head accuracy and object recall with gt labels against a detector, on "
+        "the same generated questions",
+    )
+    perception_bench.add_argument("--scenes", type=int, default=3, help="generated apartments")
+    perception_bench.add_argument("--questions", type=int, default=6, help="questions per scene")
+    perception_bench.add_argument("--steps", type=int, default=100, help="explorer step budget")
+    perception_bench.add_argument(
+        "--model",
+        default=None,
+        help="detector hub id or folder (OWLv2, OWL-ViT, Grounding DINO); default: "
+        "google/owlv2-base-patch16-ensemble where downloaded, else a tiny random OWLv2",
+    )
+    perception_bench.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    perception_bench.add_argument("--seed", type=int, default=0)
+    perception_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    perception_bench.add_argument(
+        "overrides", nargs="*", help="episode config overrides, key=value (perception.mask=sam)"
+    )
+    perception_bench.set_defaults(handler=_cmd_bench_perception)
     return parser
 
 
