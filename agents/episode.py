@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from aeqa.mapping.memory import MemoryConfig, SemanticMemory
 from aeqa.mapping.objects import InstanceLabel
 from aeqa.mapping.occupancy import FREE
 from aeqa.mapping.perception import PerceptionConfig, make_perceiver
+
+if TYPE_CHECKING:
+    from aeqa.mapping.history import HistoryWriter
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +246,12 @@ class Episode:
         self.perceiver = make_perceiver(config.perception)
 
     def run(
-        self, spec: EpisodeSpec, out_dir: Path | None = None, progress: Any = None
+        self,
+        spec: EpisodeSpec,
+        out_dir: Path | None = None,
+        progress: Any = None,
+        history_dir: Path | None = None,
+        history_format: str = "hm3d",
     ) -> EpisodeResult:
         """Reset, explore while building the memory, answer.
 
@@ -254,6 +262,9 @@ class Episode:
         Args:
             progress: a tqdm bar (or None): one update per step, the stage as its description,
                 the coverage so far as its postfix.
+            history_dir: write every frame there as an episode history in OpenEQA's layout
+                (:mod:`aeqa.mapping.history`), stored as ``history_format`` (``hm3d`` or
+                ``scannet``), so the episode can be answered again without exploring (EM-EQA).
 
         Raises:
             AnswerError: the answering head failed after the exploration; the record with the
@@ -284,6 +295,11 @@ class Episode:
             agent=cfg.sim.agent,
             perceiver=self.perceiver,
         )
+        history = (
+            self._history_writer(spec, question, obs, memory, history_dir, history_format)
+            if history_dir is not None
+            else None
+        )
         explorer = make_explorer(cfg)
         rng = np.random.default_rng(cfg.seed)
         explorer.reset(question, rng)
@@ -294,7 +310,7 @@ class Episode:
         stop_reason = "budget"
         answer: Answer | None = None
         step = 0
-        self._observe(memory, obs, step, frames_dir)
+        self._observe(memory, obs, step, frames_dir, history)
         while step < cfg.explorer.max_steps:
             action = explorer.act(obs, memory)
             if action == STOP:
@@ -313,7 +329,7 @@ class Episode:
                     bool(obs.collided),
                 )
             )
-            self._observe(memory, obs, step, frames_dir)
+            self._observe(memory, obs, step, frames_dir, history)
             if progress is not None:
                 progress.set_postfix_str(
                     f"coverage {100 * seen_fraction(memory, coverage_at):.0f}%", False
@@ -329,6 +345,8 @@ class Episode:
                     break
                 answer = None
         times["explore"] = time.perf_counter() - t1
+        if history is not None:
+            history.close()
         if progress is not None:
             if step < cfg.explorer.max_steps:  # stopped before the budget: the bar ends full
                 progress.total = step
@@ -403,55 +421,114 @@ class Episode:
         out_dir: Path | None,
         elapsed_s: float,
     ) -> EpisodeResult:
-        """``explored`` with the answer (``answer``, else the head's), written to ``out_dir``'s
-        ``episode.json``; ``elapsed_s`` is the episode's wall time so far."""
-        times = dict(explored.wall_time_s)
-        t0 = time.perf_counter()
-        try:
-            if answer is None:
-                answer = self.answerer.answer(question, memory)
-        except Exception as e:
-            times["answer"] = time.perf_counter() - t0
-            times["total"] = elapsed_s + times["answer"]
-            failed = replace(
-                explored,
-                wall_time_s={k: round(v, 3) for k, v in times.items()},
-                error=f"{type(e).__name__}: {e}",
-            )
-            if out_dir is not None:
-                write_result(out_dir, failed)
-            raise AnswerError(failed) from e
-        times["answer"] = time.perf_counter() - t0
-        times["total"] = elapsed_s + times["answer"]
-        result = replace(
-            explored,
-            answer=answer.text,
-            confidence=float(answer.confidence),
-            object_ids=list(answer.object_ids),
-            frame_ids=list(answer.frame_ids),
-            wall_time_s={k: round(v, 3) for k, v in times.items()},
-            error=None,
-        )
-        if out_dir is not None:
-            write_result(out_dir, result)
-        return result
+        return answer_episode(self.answerer, question, memory, explored, answer, out_dir, elapsed_s)
 
     def _apply(self, action: Any) -> Observations:
         if isinstance(action, Waypoint):
             return self.sim.teleport(action.position, quat_from_yaw(action.yaw_rad))
         return self.sim.step(action)
 
+    def _history_writer(
+        self,
+        spec: EpisodeSpec,
+        question: str,
+        first: Observations,
+        memory: SemanticMemory,
+        folder: Path,
+        convention: str,
+    ) -> HistoryWriter:
+        """The writer of the episode's history, its sidecar naming the episode's source."""
+        from aeqa.mapping.history import HistorySidecar, HistorySource, HistoryWriter
+
+        cfg = self.config
+        height, width = np.asarray(first.depth).shape
+        sidecar = HistorySidecar(
+            convention=convention,
+            width=int(width),
+            height=int(height),
+            hfov_deg=float(first.hfov_deg),
+            camera_height_m=cfg.sim.camera_height_m,
+            floor_y=memory.occupancy.floor_y,
+            agent=memory.agent,
+            labels=dict(memory.labels),
+            semantic=bool(memory.labels),
+            source=HistorySource(
+                scene=str(spec.scene),
+                question_id=spec.question_id,
+                question=question,
+                seed=cfg.seed,
+                start_position=np.round(first.state.position, 6).tolist(),
+                start_rotation=np.round(first.state.rotation, 6).tolist(),
+                sim=asdict(cfg.sim),
+            ),
+        )
+        return HistoryWriter(folder, sidecar)
+
     @staticmethod
     def _observe(
-        memory: SemanticMemory, obs: Observations, step: int, frames_dir: Path | None
+        memory: SemanticMemory,
+        obs: Observations,
+        step: int,
+        frames_dir: Path | None,
+        history: HistoryWriter | None = None,
     ) -> None:
         memory.integrate(obs, step)
         memory.occupancy.update(obs)
+        if history is not None:
+            history.write(obs, step)
         if frames_dir is not None:
             import imageio.v3 as iio
 
             frames_dir.mkdir(parents=True, exist_ok=True)
             iio.imwrite(frames_dir / f"{step:04d}.png", np.ascontiguousarray(obs.rgb))
+
+
+def answer_episode(
+    answerer: Answerer,
+    question: str,
+    memory: SemanticMemory,
+    explored: EpisodeResult,
+    answer: Answer | None,
+    out_dir: Path | None,
+    elapsed_s: float,
+) -> EpisodeResult:
+    """``explored`` with the answer (``answer``, else ``answerer``'s), written to ``out_dir``'s
+    ``episode.json``; ``elapsed_s`` is the episode's wall time so far.
+
+    Raises:
+        AnswerError: the head failed (the record with the error is its ``result``, and is
+            written to ``out_dir``).
+    """
+    times = dict(explored.wall_time_s)
+    t0 = time.perf_counter()
+    try:
+        if answer is None:
+            answer = answerer.answer(question, memory)
+    except Exception as e:
+        times["answer"] = time.perf_counter() - t0
+        times["total"] = elapsed_s + times["answer"]
+        failed = replace(
+            explored,
+            wall_time_s={k: round(v, 3) for k, v in times.items()},
+            error=f"{type(e).__name__}: {e}",
+        )
+        if out_dir is not None:
+            write_result(out_dir, failed)
+        raise AnswerError(failed) from e
+    times["answer"] = time.perf_counter() - t0
+    times["total"] = elapsed_s + times["answer"]
+    result = replace(
+        explored,
+        answer=answer.text,
+        confidence=float(answer.confidence),
+        object_ids=list(answer.object_ids),
+        frame_ids=list(answer.frame_ids),
+        wall_time_s={k: round(v, 3) for k, v in times.items()},
+        error=None,
+    )
+    if out_dir is not None:
+        write_result(out_dir, result)
+    return result
 
 
 def write_episode(

@@ -243,3 +243,134 @@ def backproject_world(
         axis += t[k]
         out.append(axis)
     return out[0], out[1], out[2]
+
+
+# --- recorded episode histories: HM3D's and ScanNet's conventions --------------------------------
+
+#: how a recorded history stores its frames: ``hm3d`` (habitat's Y-up world and OpenGL camera,
+#: depth / 10 m * 65535) or ``scannet`` (Z-up world, OpenCV camera, depth in millimetres)
+HISTORY_CONVENTIONS: tuple[str, ...] = ("hm3d", "scannet")
+
+#: Flips a camera frame between OpenCV's axes (x right, y down, z forward) and OpenGL's (x right,
+#: y up, -z forward); its own inverse.
+T_OPENGL_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def _homogeneous(R: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = R
+    return T
+
+
+def opencv_to_opengl_pose(T_world_cvcamera: np.ndarray) -> np.ndarray:
+    """Camera-to-world pose (4x4) of an OpenCV camera as the pose of the same camera with
+    OpenGL axes (the world frame is kept)."""
+    return np.asarray(T_world_cvcamera, dtype=np.float64) @ T_OPENGL_OPENCV
+
+
+def opengl_to_opencv_pose(T_world_camera: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`opencv_to_opengl_pose`."""
+    return np.asarray(T_world_camera, dtype=np.float64) @ T_OPENGL_OPENCV
+
+
+def scannet_to_world_pose(T_scannet_camera: np.ndarray) -> np.ndarray:
+    """ScanNet's camera-to-world pose (4x4: Z-up world, OpenCV camera, as ``.sens`` files and
+    OpenEQA's ScanNet histories store it) as ours (Y-up world, OpenGL camera): the world turned
+    as a Z-up scene file is on load, ``(x, y, z) -> (x, z, -y)``, so a ScanNet history and its
+    ``*_vh_clean_2.ply`` land in the same place."""
+    return _homogeneous(R_WORLD_ZUP) @ opencv_to_opengl_pose(T_scannet_camera)
+
+
+def world_to_scannet_pose(T_world_camera: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`scannet_to_world_pose`: our pose (Y-up world, OpenGL camera) as
+    ScanNet's (Z-up world, OpenCV camera)."""
+    return _homogeneous(R_WORLD_ZUP.T) @ opengl_to_opencv_pose(T_world_camera)
+
+
+def intrinsics_4x4(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """The 4x4 intrinsics file matrix (K in the top-left 3x3) of our camera: square pixels,
+    principal point at the image centre ``(W / 2, H / 2)`` in coordinates where pixel ``i``
+    spans ``[i, i + 1)`` (habitat's, and OpenEQA's HM3D files')."""
+    K = np.eye(4)
+    K[:3, :3] = intrinsics(width, height, hfov_deg)
+    return K
+
+
+def opencv_to_edge_intrinsics(K: np.ndarray) -> np.ndarray:
+    """A 3x3 K whose pixel ``i`` is centred on ``i`` (OpenCV's and ScanNet's convention) as K
+    for coordinates where pixel ``i`` spans ``[i, i + 1)`` (ours): the principal point moves by
+    half a pixel."""
+    out = np.array(K, dtype=np.float64)[:3, :3]
+    out[0, 2] += 0.5
+    out[1, 2] += 0.5
+    return out
+
+
+def edge_to_opencv_intrinsics(K: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`opencv_to_edge_intrinsics`."""
+    out = np.array(K, dtype=np.float64)[:3, :3]
+    out[0, 2] -= 0.5
+    out[1, 2] -= 0.5
+    return out
+
+
+def hfov_from_focal(width: int, fx_px: float) -> float:
+    """Horizontal field of view (degrees) of a pinhole ``width`` pixels wide with focal
+    ``fx_px``; inverse of :func:`focal_px`."""
+    return math.degrees(2.0 * math.atan((width / 2.0) / fx_px))
+
+
+def is_centred_pinhole(K: np.ndarray, width: int, height: int, tol_px: float = 1e-2) -> bool:
+    """Whether a 3x3 K (pixel-edge coordinates, see :func:`intrinsics_4x4`) is our camera's:
+    square pixels and the principal point at the image centre, within ``tol_px``."""
+    K = np.asarray(K, dtype=np.float64)
+    return bool(
+        abs(K[0, 0] - K[1, 1]) * max(width, height) / (2.0 * K[0, 0]) <= tol_px
+        and abs(K[0, 2] - width / 2.0) <= tol_px
+        and abs(K[1, 2] - height / 2.0) <= tol_px
+    )
+
+
+def pinhole_source_pixels(
+    K_source: np.ndarray,
+    source_width: int,
+    source_height: int,
+    width: int,
+    height: int,
+    hfov_deg: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each pixel of our centred, square-pixel camera (``width`` x ``height``, ``hfov_deg``),
+    the pixel of a source pinhole (3x3 ``K_source`` in pixel-edge coordinates, the same camera
+    centre and axes) that its ray goes through: nearest-neighbour resampling that turns a
+    frame of any pinhole into one our back-projection reads.
+
+    Returns:
+        rows, cols: (height, width) int64 source indices (clipped into the source image).
+        inside: (height, width) bool, False where the ray leaves the source image.
+    """
+    f = focal_px(width, hfov_deg)
+    K = np.asarray(K_source, dtype=np.float64)
+    x = (np.arange(width, dtype=np.float64) + 0.5 - width / 2.0) / f
+    y = (np.arange(height, dtype=np.float64) + 0.5 - height / 2.0) / f
+    u = np.floor(x * K[0, 0] + K[0, 2]).astype(np.int64)
+    v = np.floor(y * K[1, 1] + K[1, 2]).astype(np.int64)
+    cols, rows = np.meshgrid(u, v)
+    inside = (cols >= 0) & (cols < source_width) & (rows >= 0) & (rows < source_height)
+    return (
+        np.clip(rows, 0, source_height - 1),
+        np.clip(cols, 0, source_width - 1),
+        inside,
+    )
+
+
+def agent_state_from_camera(
+    T_world_camera: np.ndarray, camera_height_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The agent's base pose under a camera: position ``camera_height_m`` below the camera
+    centre, rotation ``[w, x, y, z]`` the yaw of the camera's forward axis (-Z) on the floor
+    plane (facing -Z where the camera looks straight up or down)."""
+    T = np.asarray(T_world_camera, dtype=np.float64)
+    forward = -T[:3, 2]
+    yaw = math.atan2(-forward[0], -forward[2]) if np.hypot(forward[0], forward[2]) > 1e-9 else 0.0
+    position = T[:3, 3] - np.array([0.0, camera_height_m, 0.0])
+    return position, quat_from_yaw(yaw)

@@ -92,6 +92,7 @@ from aeqa.evaluation.results import (
 if TYPE_CHECKING:
     from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeResult
     from aeqa.envs.simulator import Simulator
+    from aeqa.evaluation.em import HistoryWorker
 
 logger = logging.getLogger(__name__)
 
@@ -407,21 +408,32 @@ class EpisodeWorker:
 
 
 #: This process's worker, kept between the tasks it runs (a worker process runs one batch at a
-#: time; the key is the config's YAML, so another config builds a new one).
-_process_worker: tuple[str, EpisodeWorker] | None = None
+#: time; the key is the config's YAML and the history format, so another config or mode builds a
+#: new one).
+_process_worker: tuple[str, EpisodeWorker | HistoryWorker] | None = None
 
 
-def _worker_for(config: EpisodeConfig) -> EpisodeWorker:
+def _worker_for(
+    config: EpisodeConfig, history_format: str | None = None
+) -> EpisodeWorker | HistoryWorker:
+    """This process's worker for ``config``: one that explores, or with a ``history_format``
+    (EM-EQA) one that answers from episode histories."""
     global _process_worker
     from aeqa.envs.config import to_yaml
 
-    key = to_yaml(config)
+    key = f"{to_yaml(config)}\nhistory_format: {history_format}"
     if _process_worker is not None and _process_worker[0] == key and not _process_worker[1].tainted:
         return _process_worker[1]
     if _process_worker is not None:
         _process_worker[1].close()
         _process_worker = None
-    worker = EpisodeWorker(config)
+    worker: EpisodeWorker | HistoryWorker
+    if history_format is None:
+        worker = EpisodeWorker(config)
+    else:
+        from aeqa.evaluation.em import HistoryWorker
+
+        worker = HistoryWorker(config, history_format)
     _process_worker = (key, worker)
     return worker
 
@@ -445,21 +457,25 @@ def _exit_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _local_setup(config: EpisodeConfig, parent_pid: int) -> int:
+def _local_setup(config: EpisodeConfig, parent_pid: int, history_format: str | None = None) -> int:
     """First task of a local worker process: limit threads, watch the driver, build the
     simulator and answering head. Returns the process id (for the driver's hard timeout)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _one_thread_per_worker()
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
-    _worker_for(config)
+    _worker_for(config, history_format)
     return os.getpid()
 
 
 def _local_episode(
-    config: EpisodeConfig, item: WorkItem, episodes_dir: str, timeout_s: float | None
+    config: EpisodeConfig,
+    item: WorkItem,
+    episodes_dir: str,
+    timeout_s: float | None,
+    history_format: str | None = None,
 ) -> EpisodeResult:
     out_dir = Path(episodes_dir) / episode_dir_name(item.question.question_id)
-    return _worker_for(config).run(item, out_dir, timeout_s)
+    return _worker_for(config, history_format).run(item, out_dir, timeout_s)
 
 
 def _read_tree(folder: Path) -> dict[str, bytes]:
@@ -477,13 +493,17 @@ def _ray_scene_group(
     items: Sequence[WorkItem],
     timeout_s: float | None,
     saved: dict[str, dict[str, bytes]] | None = None,
+    history_format: str | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """A Ray task: run a scene group, yielding ``("start", question_id)`` before each episode
     and ``("done", result, files)`` after it, ``files`` being the episode folder's files
     (relative path -> bytes) for the driver to write. ``saved``: the episode folders (by
-    question id) of the items to answer again from their saved exploration."""
+    question id) of the items to answer again from their saved exploration.
+    ``history_format``: EM-EQA, the group's items answered from the history folder they name
+    (read on the worker's node)."""
     for item in items:
-        worker = _worker_for(config)  # rebuilt after a timeout left the old one tainted
+        # rebuilt after a timeout left the old one tainted
+        worker = _worker_for(config, history_format)
         yield ("start", item.question.question_id)
         with tempfile.TemporaryDirectory(prefix="aeqa-episode-") as tmp:
             episode_dir = Path(tmp) / "episode"
@@ -501,10 +521,12 @@ def _ray_scene_group(
 class _Recorder:
     """Appends finished episodes to the log and keeps the progress bar current."""
 
-    def __init__(self, log: ResultsLog, total: int, progress: bool) -> None:
+    def __init__(self, log: ResultsLog, total: int, progress: bool, mode: str = "aeqa") -> None:
         from tqdm import tqdm
 
         self.log = log
+        #: the run's mode, which every record carries (``aeqa`` or ``em``)
+        self.mode = mode
         self.ran = 0
         self.failed = 0
         #: the workers the engine runs (summary.json's ``workers``)
@@ -519,6 +541,8 @@ class _Recorder:
         )
 
     def record(self, result: EpisodeResult, ran: bool = True) -> None:
+        if result.mode != self.mode:  # records made here for failures start as ``aeqa``
+            result = replace(result, mode=self.mode)
         if not self.log.append(result):
             return
         self.ran += int(ran)
@@ -593,6 +617,7 @@ def _run_local(
     workers: int,
     timeout_s: float | None,
     recorder: _Recorder,
+    history_format: str | None = None,
 ) -> None:
     context = multiprocessing.get_context("spawn")
     pending = deque(groups)
@@ -602,7 +627,7 @@ def _run_local(
 
     def new_process() -> tuple[ProcessPoolExecutor, Future[Any]]:
         executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return executor, executor.submit(_local_setup, config, os.getpid())
+        return executor, executor.submit(_local_setup, config, os.getpid(), history_format)
 
     def next_episode(slot: _LocalSlot) -> None:
         if not slot.items and pending:
@@ -615,7 +640,7 @@ def _run_local(
         slot.started = time.monotonic()
         try:
             slot.future = slot.executor.submit(
-                _local_episode, config, slot.current, str(episodes_dir), timeout_s
+                _local_episode, config, slot.current, str(episodes_dir), timeout_s, history_format
             )
         except BrokenProcessPool as e:  # the worker died after its last episode
             slot.future = Future()
@@ -754,6 +779,7 @@ def _run_ray(
     recorder: _Recorder,
     ray_address: str | None,
     gpus_per_worker: float,
+    history_format: str | None = None,
 ) -> None:
     ray = _import_ray()
     from ray.exceptions import RayTaskError
@@ -795,7 +821,10 @@ def _run_ray(
             for i in task.items
             if i.reanswer
         }
-        in_flight[remote.remote(config_ref, list(task.items), timeout_s, saved or None)] = task
+        generator = remote.remote(
+            config_ref, list(task.items), timeout_s, saved or None, history_format
+        )
+        in_flight[generator] = task
 
     def fill() -> None:
         while pending and len(in_flight) < limit:
@@ -899,6 +928,9 @@ def run_batch(
     progress: bool = True,
     gpus_per_worker: float = 0.0,
     retry_failed: bool = False,
+    mode: str = "aeqa",
+    histories_root: str | Path | None = None,
+    history_format: str = "auto",
 ) -> BatchSummary:
     """Run every question as an episode and write the run folder.
 
@@ -926,16 +958,22 @@ def run_batch(
         retry_failed: with ``resume``, run the recorded failed episodes again (their old
             records move to ``results.retried.jsonl``); those whose exploration finished are
             answered again from their saved memory without exploring.
+        mode: ``aeqa`` (explore each question's scene) or ``em`` (EM-EQA: answer each question
+            from its episode history under ``histories_root``, without exploring; see
+            :mod:`aeqa.evaluation.em`). Every record and the summary carry it.
+        histories_root: the folder holding the episode histories (``em``).
+        history_format: ``auto``, ``hm3d`` or ``scannet``: how the histories are stored (``em``).
 
     Returns:
         The summary, as written to ``summary.json``.
 
     Raises:
-        AeqaError: an unknown engine, a bad worker count, a scenes root that does not exist,
-            A-EQA questions without a scenes root, ``resume`` without a run in ``out_dir`` or
-            with another config or question set, ``retry_failed`` without ``resume``, results
-            in ``out_dir`` without ``resume``, another batch writing to ``out_dir``, or
-            workers that cannot load the simulator or answering head. Where no episode was
+        AeqaError: an unknown engine or mode, a bad worker count, a scenes root that does not
+            exist, A-EQA questions without a scenes root, ``em`` without a histories root that
+            exists, ``resume`` without a run in ``out_dir`` or with another config, question set
+            or mode, ``retry_failed`` without ``resume``, results in ``out_dir`` without
+            ``resume``, another batch writing to ``out_dir``, or workers that cannot load the
+            simulator or answering head. Where no episode was
             recorded, what the call created in ``out_dir`` is removed again.
     """
     t0 = time.perf_counter()
@@ -948,7 +986,25 @@ def run_batch(
             "--retry-failed runs the failed episodes of an earlier run again: add --resume "
             "and that run's --out"
         )
-    groups, unrunnable = plan_batch(questions, scenes_root)
+    from aeqa.envs.geometry import HISTORY_CONVENTIONS
+    from aeqa.evaluation.em import MODES, plan_histories
+
+    if mode not in MODES:
+        raise AeqaError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "em":
+        if histories_root is None:
+            raise AeqaError(
+                "--mode em answers from episode histories: pass --histories-root, the folder "
+                "holding them (OpenEQA's data/frames)"
+            )
+        if history_format not in ("auto", *HISTORY_CONVENTIONS):
+            raise AeqaError(
+                f"unknown history format {history_format!r}; use auto, "
+                f"{', '.join(HISTORY_CONVENTIONS)}"
+            )
+        groups, unrunnable = plan_histories(questions, histories_root)
+    else:
+        groups, unrunnable = plan_batch(questions, scenes_root)
     out = Path(out_dir)
     # What this call creates, removed again where it fails before any episode is recorded (a
     # bad input must not leave a run folder that looks like a run).
@@ -973,6 +1029,8 @@ def run_batch(
                 ray_address,
                 progress,
                 gpus_per_worker,
+                mode,
+                history_format if mode == "em" else None,
             ),
             t0,
         )
@@ -1010,6 +1068,9 @@ class _Options:
     ray_address: str | None
     progress: bool
     gpus_per_worker: float
+    mode: str = "aeqa"
+    #: EM-EQA: how the histories are stored; None: explore
+    history_format: str | None = None
 
 
 def _remove_created(out: Path, created: Sequence[Path]) -> None:
@@ -1061,6 +1122,12 @@ def _run_locked(
                     "and --limit, or start a new run with another --out"
                 )
         log.repair()
+        modes = sorted({r.mode for r in log.records()} - {options.mode})
+        if modes:
+            raise AeqaError(
+                f"{out}: the run was made with --mode {modes[0]}; resume it with --mode "
+                f"{modes[0]}, or start a new run with another --out"
+            )
         if options.retry_failed:
             retried = {r.question_id for r in log.records() if r.error is not None}
             log.remove(retried)
@@ -1115,13 +1182,21 @@ def _run_locked(
         engine,
         n_workers or "all",
     )
-    recorder = _Recorder(log, to_run + len(unrunnable), options.progress)
+    recorder = _Recorder(log, to_run + len(unrunnable), options.progress, options.mode)
     recorder.workers = n_workers
     try:
         for q, why in unrunnable:
             recorder.record(failed_result(q, q.scene, why), ran=False)
         if groups and engine == "local":
-            _run_local(groups, config, episodes_dir, n_workers, options.episode_timeout_s, recorder)
+            _run_local(
+                groups,
+                config,
+                episodes_dir,
+                n_workers,
+                options.episode_timeout_s,
+                recorder,
+                options.history_format,
+            )
         elif groups:
             _run_ray(
                 groups,
@@ -1132,6 +1207,7 @@ def _run_locked(
                 recorder,
                 options.ray_address,
                 options.gpus_per_worker,
+                options.history_format,
             )
     finally:
         recorder.close()
@@ -1145,6 +1221,7 @@ def _run_locked(
             len(finished),
             recorder.ran,
             time.perf_counter() - t0,
+            options.mode,
         )
     return summary
 
@@ -1215,6 +1292,7 @@ def _write_outputs(
     resumed: int,
     ran: int,
     elapsed_s: float,
+    mode: str = "aeqa",
 ) -> BatchSummary:
     by_id = {r.question_id: r for r in log.records()}
     records = [by_id[q.question_id] for q in questions if q.question_id in by_id]
@@ -1230,6 +1308,7 @@ def _write_outputs(
         ran=ran,
         elapsed_s=elapsed_s,
         labels=label_results(questions, (r.perception for r in records)),
+        mode=mode,
     )
     write_summary(out / SUMMARY_FILE, summary)
     return summary

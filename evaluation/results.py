@@ -488,6 +488,8 @@ class BatchSummary:
     failures: list[Failure] = field(default_factory=list)
     #: what the results may be compared with (generated questions, gt perception)
     labels: ResultLabels = field(default_factory=ResultLabels)
+    #: ``aeqa`` (explored) or ``em`` (answered from episode histories, EM-EQA)
+    mode: str = "aeqa"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -509,6 +511,7 @@ def summarize(
     ran: int,
     elapsed_s: float,
     labels: ResultLabels | None = None,
+    mode: str = "aeqa",
 ) -> BatchSummary:
     """A :class:`BatchSummary` of the records of one run folder."""
     ok = [r for r in records if r.error is None]
@@ -533,6 +536,7 @@ def summarize(
         stop_reasons=dict(sorted(Counter(r.stop_reason for r in records).items())),
         failures=[Failure(r.question_id, redact(str(r.error))) for r in failed],
         labels=labels or ResultLabels(),
+        mode=mode,
     )
 
 

@@ -348,6 +348,8 @@ class EpisodeOutcome:
     error: str | None
     #: where the episode's object labels came from (``gt``); "" where the line does not say
     perception: str = ""
+    #: ``aeqa`` (explored) or ``em`` (answered from an episode history: no path of its own)
+    mode: str = "aeqa"
 
 
 PREDICTIONS_SHAPE = 'a JSON list of {"question_id": ..., "answer": ...} (OpenEQA\'s format)'
@@ -505,11 +507,13 @@ def load_results(path: str | Path) -> dict[str, EpisodeOutcome]:
             logger.info("%s: question %s repeats; the first line wins", where, qid)
             continue
         perception = entry.get("perception", "")
+        mode = entry.get("mode", "aeqa")
         outcomes[qid] = EpisodeOutcome(
             qid,
             None if length is None else float(length),
             error,
             perception if isinstance(perception, str) else "",
+            mode if isinstance(mode, str) else "aeqa",
         )
     if corrupt:
         numbers = ", ".join(str(n) for n in corrupt[:10]) + (" ..." if len(corrupt) > 10 else "")
@@ -958,9 +962,14 @@ def score_files(
         agent_path_lengths=str(results_path),
         fallback_scores=str(fallback_scores_path),
     )
+    em_results = results is not None and any(r.mode == "em" for r in results.values())
+    if gt is not None and em_results:
+        # EM-EQA answers from a recorded history: the agent walked no path of its own.
+        logger.info("results answered from episode histories (EM-EQA): LLM-SPL left out")
+        gt = None
     if gt is not None and results is None:
         logger.warning("path lengths given without --results: LLM-SPL needs both; left out")
-    if results is not None and gt is None:
+    if results is not None and gt is None and not em_results:
         logger.warning("results given without --path-lengths: LLM-SPL needs both; left out")
 
     if scores_path is not None:

@@ -113,12 +113,21 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     start = start_state(args.start_position, args.start_rotation)
     if args.out:
         check_output_dir(Path(args.out))
+    history = Path(args.export_history) if args.export_history else None
+    if history is not None:
+        _check_history_dir(history)
+    elif args.history_format != "hm3d":
+        raise AeqaError(
+            "--history-format is the layout of --export-history; add --export-history DIR"
+        )
     out = Path(args.out) if args.out else run_dir("explore", Path(scene or "generated").name)
     episode_dir = out / "episodes" / "explore"
     # What this command creates, removed again where it fails before the episode is written (a
     # bad scene or pose must not leave a folder that looks like a run).
     created_out = not args.out or not out.exists()
     created = [p for p in (out / "config.yaml", out / "scene", out / "episodes") if not p.exists()]
+    if history is not None and not history.exists():
+        created.append(history)
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
@@ -139,7 +148,11 @@ def _cmd_explore(args: argparse.Namespace) -> int:
             bar_options = {"unit": "step", "disable": True if args.json else None}
             with tqdm(total=config.explorer.max_steps, desc="starting", **bar_options) as bar:
                 result = episode.run(
-                    EpisodeSpec(question, scene, "explore", start), episode_dir, bar
+                    EpisodeSpec(question, scene, "explore", start),
+                    episode_dir,
+                    bar,
+                    history_dir=history,
+                    history_format=args.history_format,
                 )
                 bar.set_description("done")
         finally:
@@ -150,7 +163,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         raise
     except BaseException:
         if not (episode_dir / "episode.json").exists():
-            for path in [out] if created_out else created:
+            extra = [history] if created_out and history in created else []
+            for path in [out, *extra] if created_out else created:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
@@ -165,7 +179,10 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
         write_questions(out / "questions.json", [replace(default, question_id="explore")])
     if args.json:
-        print(json.dumps({**result.to_json(), "reference": reference, "outputs": str(out)}))
+        extras = {"reference": reference, "outputs": str(out)}
+        if history is not None:
+            extras["history"] = str(history)
+        print(json.dumps({**result.to_json(), **extras}))
         return 0
     print(f"question: {result.question}")
     print(f"answer:   {result.answer}  (confidence {result.confidence:.2f})")
@@ -177,7 +194,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         f"{result.wall_time_s['total']:.1f} s"
     )
     print(f"outputs:  {out}")
+    if history is not None:
+        print(f"history:  {history} ({result.steps + 1} frames, {args.history_format} layout)")
     return 0
+
+
+def _check_history_dir(folder: Path) -> None:
+    """Refuse an ``--export-history`` folder that is a file or already holds a history."""
+    if folder.exists() and not folder.is_dir():
+        raise AeqaError(f"{folder}: --export-history is a file; give a folder")
+    if folder.is_dir() and any(folder.glob("*-rgb.png")):
+        raise AeqaError(
+            f"{folder}: already holds an episode history; give --export-history an empty or "
+            "new folder"
+        )
 
 
 def _quiet_model_loading() -> None:
@@ -348,6 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--seed", type=int, default=0, help="scene, start and episode seed")
     explore.add_argument("--out", default=None, help="output folder (default: outputs/explore/...)")
     explore.add_argument("--save-frames", action="store_true", help="write every RGB frame")
+    explore.add_argument(
+        "--export-history",
+        default=None,
+        metavar="DIR",
+        help="also write the episode's frames to DIR as an episode history in OpenEQA's layout "
+        "(NNNNN-rgb.png, -depth.png, pose .txt, intrinsics), for aeqa evaluate --mode em",
+    )
+    explore.add_argument(
+        "--history-format",
+        choices=("hm3d", "scannet"),
+        default="hm3d",
+        help="--export-history layout: hm3d (default: habitat's Y-up world and OpenGL camera, "
+        "depth / 10 m * 65535) or scannet (Z-up world, OpenCV camera, depth in millimetres)",
+    )
     explore.add_argument(
         "--json", action="store_true", help="print one JSON object (the episode), no progress bar"
     )

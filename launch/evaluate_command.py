@@ -62,6 +62,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise AeqaError(f"--episode-timeout must be positive (0: none), got {args.episode_timeout}")
     if args.ray_address and args.engine != "ray":
         raise AeqaError("--ray-address needs --engine ray")
+    if args.mode == "em" and not args.histories_root:
+        raise AeqaError(
+            "--mode em answers from episode histories: pass --histories-root, the folder holding "
+            "them (OpenEQA's data/frames, or folders written by aeqa explore --export-history)"
+        )
+    if args.mode != "em" and (args.histories_root or args.history_format != "auto"):
+        raise AeqaError(
+            "--histories-root and --history-format are for --mode em (answering from episode "
+            "histories); add --mode em"
+        )
+    if args.mode == "em" and args.scenes_root:
+        raise AeqaError("--scenes-root is for exploring; --mode em reads --histories-root")
     if args.retry_failed and not args.resume:
         raise AeqaError(
             "--retry-failed runs the failed episodes of an earlier run again: add --resume "
@@ -78,7 +90,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         questions = questions[: args.limit]
     if not questions:
         raise AeqaError(f"{args.questions}: no questions in split {args.split!r}")
-    out = output_dir(args, f"{Path(args.questions).stem}_{args.split}")
+    name = f"{Path(args.questions).stem}_{args.split}" + ("_em" if args.mode == "em" else "")
+    out = output_dir(args, name)
     try:
         summary = run_batch(
             questions,
@@ -93,11 +106,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             gpus_per_worker=args.ray_gpus,
             retry_failed=args.retry_failed,
+            mode=args.mode,
+            histories_root=args.histories_root,
+            history_format=args.history_format,
         )
     except BaseException:
         if not args.out and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # the new run folder, left empty by a run that failed before any episode
         raise
+    if summary.mode == "em":
+        _say("mode:     em (answered from episode histories, nothing explored)")
     _say(
         f"episodes: {summary.finished} of {summary.questions} recorded "
         f"({summary.succeeded} answered, {summary.failed} failed; {summary.ran} run now, "
@@ -127,7 +145,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``evaluate`` to the ``aeqa`` subcommands (``parser.add_subparsers()``'s result)."""
+    from aeqa.envs.geometry import HISTORY_CONVENTIONS
     from aeqa.evaluation.batch import DEFAULT_EPISODE_TIMEOUT_S, ENGINES
+    from aeqa.evaluation.em import MODES
     from aeqa.evaluation.questions import SPLITS
     from aeqa.launch.config import add_preset_options
 
@@ -150,6 +170,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scenes-root", default=None, help="HM3D folder with the NNNNN-HASH scene folders"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="aeqa",
+        help="aeqa: explore each question's scene (default); em: answer each question from its "
+        "recorded episode history without exploring (OpenEQA's EM-EQA)",
+    )
+    parser.add_argument(
+        "--histories-root",
+        default=None,
+        help="--mode em: the folder holding the episode histories, each at its question's "
+        "episode_history (hm3d-v0/000-hm3d-HASH, scannet-v0/..., generated/NAME)",
+    )
+    parser.add_argument(
+        "--history-format",
+        choices=("auto", *HISTORY_CONVENTIONS),
+        default="auto",
+        help="--mode em: how the histories are stored (default auto: from the sidecar, the "
+        "folder name or the frame files)",
     )
     add_preset_options(parser)
     parser.add_argument("--answerer", default="memory", help="memory, hf, openai or a YAML path")

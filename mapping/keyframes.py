@@ -72,6 +72,14 @@ class KeyframeStore:
         self._evict()
         return frame_id in self.frames
 
+    def keep(self, frame_id: int, step: int, rgb: np.ndarray, T_world_camera: np.ndarray) -> None:
+        """Store a frame that shows no labelled instance (a history without instance ids, whose
+        frames ``offer`` never keeps). It is not any object's view, so the next ``offer``
+        evicts it: call this once the frames are integrated."""
+        self.frames[frame_id] = Keyframe(
+            frame_id, step, downscale(rgb, self.max_side), np.array(T_world_camera), {}
+        )
+
     def _value(self, frame_id: int) -> float:
         """How much a frame is worth: its ranks among each object's best views."""
         value = 0.0

@@ -11,6 +11,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from aeqa.agents.answerers.base import Answer
 from aeqa.agents.answerers.matching import TextEmbedder
 from aeqa.mapping.keyframes import Keyframe
@@ -116,7 +118,9 @@ def select_keyframes(
     """Up to ``max_images`` stored keyframes for the question, most relevant first.
 
     First the best view of each relevant object in turn, then their second-best views and so
-    on (a frame is taken once); where these run out, the frames that show most objects.
+    on (a frame is taken once); where these run out, the frames that show most objects. Where
+    no frame left shows a labelled object (a history read without instance ids), frames spread
+    evenly over the episode, as OpenEQA's multi-frame baselines pick them.
     """
     if max_images <= 0:
         return []
@@ -131,8 +135,14 @@ def select_keyframes(
             if rank < len(object_views) and object_views[rank] not in chosen:
                 chosen.append(object_views[rank])
     if len(chosen) < max_images:
-        by_objects = sorted(frames, key=lambda fid: (-_objects_shown(frames[fid], memory), fid))
-        chosen += [fid for fid in by_objects if fid not in chosen][: max_images - len(chosen)]
+        rest = [fid for fid in sorted(frames) if fid not in chosen]
+        shown = {fid: _objects_shown(frames[fid], memory) for fid in rest}
+        wanted = max_images - len(chosen)
+        if any(shown.values()):
+            chosen += sorted(rest, key=lambda fid: (-shown[fid], fid))[:wanted]
+        elif rest:
+            picks = np.round(np.linspace(0, len(rest) - 1, min(wanted, len(rest))))
+            chosen += [rest[i] for i in picks.astype(int)]
     return [frames[fid] for fid in chosen]
 
 
