@@ -266,8 +266,9 @@ class MemoryAnswerer:
     def _candidates(
         self, parsed: ParsedQuestion, objects: list[ObjectInstance], mention: int = 0
     ) -> list[ObjectInstance]:
-        """Objects of the ``mention``-th named category, in the named room and colour."""
-        if len(parsed.mentions) <= mention:
+        """Objects of the ``mention``-th named category, in the named room and colour (none
+        where the question names no such category, ``mention`` -1 for the last of none)."""
+        if not 0 <= mention < len(parsed.mentions):
             return []
         category = parsed.mentions[mention].category
         found = [o for o in objects if o.category == category]

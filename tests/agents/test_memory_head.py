@@ -69,3 +69,14 @@ def test_no_evidence_says_unknown(tmp_path: Path) -> None:
     assert table.text == "brown" and table.object_ids
     with pytest.raises(AeqaError, match="empty"):
         head.answer("  ", memory)
+
+
+def test_relation_about_nothing_remembered_says_unknown() -> None:
+    """A memory without labelled objects (an episode history read without instance ids) names
+    nothing a relation question could be about: the answer is unknown, not a crash."""
+    from aeqa.mapping.memory import SemanticMemory
+
+    head = MemoryAnswerer(AnswererConfig())
+    for question in ("What is on the wall?", "What is next to the door?"):
+        answer = head.answer(question, SemanticMemory())
+        assert answer.text == "unknown" and answer.object_ids == []

@@ -378,3 +378,36 @@ def test_missing_history_is_recorded_as_failed(tmp_path: Path) -> None:
     assert (summary.failed, summary.mode) == (1, "em")
     (record,) = _lines(tmp_path / "run" / "results.jsonl")
     assert record["mode"] == "em" and "generated/apt' not found under" in record["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_em_batch_on_both_engines(engine: str, tmp_path: Path) -> None:
+    """An OpenEQA-like history without instance ids on a worker process or a Ray task: the
+    memory head finds nothing to name (unknown, not a failure); a 3D-Mem entry's HM3D folder
+    name reads OpenEQA's history; a missing history fails alone."""
+    if engine == "ray":
+        pytest.importorskip("ray")
+    write_turning_history(tmp_path / "frames" / "hm3d-v0" / "000-hm3d-AAAAAAAAAAA")
+    questions = [
+        _question("q1", "hm3d-v0/000-hm3d-AAAAAAAAAAA"),
+        _question("q2", "00800-AAAAAAAAAAA"),
+        _question("q3", "hm3d-v0/001-hm3d-BBBBBBBBBBB"),
+    ]
+    config = resolve_episode_config("discrete", "memory")
+    summary = run_batch(
+        questions,
+        config,
+        tmp_path / "run",
+        engine=engine,
+        workers=1,
+        mode="em",
+        histories_root=tmp_path / "frames",
+        progress=False,
+    )
+    assert (summary.succeeded, summary.failed, summary.mode) == (2, 1, "em")
+    records = {r["question_id"]: r for r in _lines(tmp_path / "run" / "results.jsonl")}
+    for qid in ("q1", "q2"):
+        assert (records[qid]["answer"], records[qid]["error"]) == ("unknown", None)
+        assert (records[qid]["steps"], records[qid]["perception"]) == (10, "none")
+    assert "not found under" in records["q3"]["error"]
