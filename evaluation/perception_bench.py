@@ -156,6 +156,8 @@ def bench_perception(
     Raises:
         AeqaError: a bad count, or a detector that cannot be loaded.
     """
+    from tqdm import tqdm
+
     if scenes < 1 or per_scene < 1:
         raise AeqaError("--scenes and --questions must be at least 1")
     with tempfile.TemporaryDirectory(prefix="aeqa-bench-perception-") as tmp:
@@ -182,12 +184,15 @@ def bench_perception(
         per_scene_rows: list[dict[str, Any]] = []
         runs: dict[str, list[ModeRun]] = {mode: [] for mode in MODES}
         mapped_total = 0
+        detector_device = device
         recalled: dict[str, int] = dict.fromkeys(MODES, 0)
         true_objects: dict[str, int] = dict.fromkeys(MODES, 0)
         table_total: dict[str, int] = dict.fromkeys(MODES, 0)
         try:
             episodes = {mode: Episode(sim, configs[mode], answerer) for mode in MODES}
-            for path in paths:
+            perceiver = episodes["detector"].perceiver
+            detector_device = perceiver.device if perceiver is not None else device
+            for path in tqdm(paths, desc="perception", unit="scene"):
                 asked = [q for q in questions if Path(q.scene) == Path(path)]
                 if not asked:
                     continue
@@ -236,7 +241,7 @@ def bench_perception(
         "detector": {
             "model": weights.model if weights.kind != "tiny-random" else "tiny-random-owlv2",
             "weights": weights.kind,
-            "device": configs["detector"].perception.device,
+            "device": detector_device,
             "vocabulary": configs["detector"].perception.vocabulary,
         },
         "llm_match": {

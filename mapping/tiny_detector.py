@@ -29,13 +29,18 @@ def build_tiny_owlv2(folder: Path, seed: int = 0) -> Path:
         seed: torch seed of the random weights; the same seed saves the same weights.
     """
     import torch
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import (
         Owlv2Config,
         Owlv2ForObjectDetection,
-        Owlv2ImageProcessorPil,
         Owlv2Processor,
         PreTrainedTokenizerFast,
+    )
+
+    # transformers 5 names the torchvision-free image processor ``...Pil``; 4.x has only one.
+    image_processor_class = getattr(
+        transformers, "Owlv2ImageProcessorPil", transformers.Owlv2ImageProcessor
     )
 
     pad, bos, eos = SPECIAL_TOKENS
@@ -62,7 +67,7 @@ def build_tiny_owlv2(folder: Path, seed: int = 0) -> Path:
         model_max_length=MAX_PROMPT_TOKENS,
     )
     processor = Owlv2Processor(
-        image_processor=Owlv2ImageProcessorPil(
+        image_processor=image_processor_class(
             size={"height": IMAGE_SIDE_PX, "width": IMAGE_SIDE_PX}
         ),
         tokenizer=tokenizer,

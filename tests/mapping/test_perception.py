@@ -22,6 +22,7 @@ from aeqa.mapping.memory import SemanticMemory
 from aeqa.mapping.perception import (
     HOUSEHOLD_CATEGORIES,
     VOTE_SCALE,
+    Detection,
     DetectorPerception,
     Frame,
     PerceptionConfig,
@@ -32,9 +33,10 @@ from aeqa.mapping.perception import (
     select_detections,
 )
 from aeqa.mapping.tiny_detector import build_tiny_owlv2
-from aeqa.mapping.voxels import VoxelGrid, pack_rgb_sums
+from aeqa.mapping.voxels import VoxelGrid, pack_rgb_sums, unpack_keys
 from tests.agents.tiny_vlm import force_hub_offline
 from tests.mapping.tiny_detectors import build_tiny_grounding_dino, build_tiny_sam
+from tests.scenes import PILLAR_MAX, PILLAR_MIN
 
 START = AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))
 
@@ -222,6 +224,52 @@ def test_a_frame_is_painted_with_track_ids_and_confidence_votes(
         # One detection per track here: every pixel votes its confidence in hundredths.
         if sum(d.track_id == track_id for d in percept.detections) == 1:
             assert votes.tolist() == [max(1, round(scores[int(track_id)] * VOTE_SCALE))]
+
+
+def test_boxes_of_one_object_make_one_track_where_the_object_is(
+    owlv2: Path, frames: list[Observations], box_room: Path
+) -> None:
+    """The steps after detection, fed the pillar's box in each view that shows it (the box
+    around its pixels of the semantic sensor, as a perfect detector would give): its pixels are
+    masked without the walls behind it, both views join one track, and the track lies where
+    the pillar is."""
+    sim = make_simulator(SimConfig(width=160, height=120))
+    sim.reset(box_room, START)
+    (pillar,) = [i for i, v in sim.scene.instances.items() if v.category == "table"]
+    sim.close()
+    perceiver = detector(owlv2)
+    shown = 0
+    for obs in frames:
+        object_px = np.asarray(obs.semantic) == pillar
+        if object_px.sum() < 100:
+            continue
+        shown += 1
+        ys, xs = np.nonzero(object_px)
+        box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
+        depth = np.asarray(obs.depth, dtype=np.float32)
+        xyz = backproject_world(depth, np.asarray(obs.T_world_camera), obs.hfov_deg)
+        frame = Frame(np.asarray(obs.rgb), depth, xyz, depth > 0.1)
+        found = Detection(box, "table", 0.8)
+        perceiver.mask(frame, [found])
+        perceiver.associate(frame, found)
+        percept = perceiver.paint(frame, [found])
+        painted = percept.instance == found.track_id
+        assert (painted & object_px).sum() >= 0.95 * painted.sum()
+        assert (painted & object_px).sum() >= 0.9 * object_px.sum()
+        assert np.all(percept.weight[painted] == 80)
+    assert shown == 2
+    (track,) = perceiver.tracks.values()
+    assert (track.category, track.detections, track.confidence) == ("table", 2, 0.8)
+    cell = perceiver.config.association_cell_m
+    centres = (unpack_keys(track.cells) + 0.5) * cell
+
+    def within(margin: float) -> np.ndarray:
+        lo, hi = np.array(PILLAR_MIN) - margin, np.array(PILLAR_MAX) + margin
+        return np.all((centres >= lo) & (centres <= hi), axis=1)
+
+    # Floor just before its foot lies within the depth band too, never farther than the band.
+    assert within(cell).mean() >= 0.8
+    assert within(perceiver.config.depth_band_m + cell).all()
 
 
 def test_the_detector_table_is_deterministic_given_the_seed(
