@@ -54,8 +54,8 @@ class EpisodeConfig:
     seed: int = 0
     #: one device for the simulator, the memory and the answering head: ``auto`` (the first
     #: CUDA GPU where torch sees one, else the CPU), ``cpu`` or ``cuda:N``; resolved when the
-    #: config is, and spelled into ``sim.gpu_device_id``, ``memory.device`` and
-    #: ``answerer.device`` unless those are overridden themselves
+    #: config is, and spelled into ``sim.gpu_device_id``, ``memory.device``,
+    #: ``answerer.device`` and ``perception.device`` unless those are overridden themselves
     device: str = "auto"
     sim: SimConfig = field(default_factory=SimConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
@@ -633,10 +633,20 @@ def _with_device(config: EpisodeConfig, explicit: set[str]) -> EpisodeConfig:
             )
             memory_device = "CPU:0"
     sim, memory, answerer = config.sim, config.memory, config.answerer
+    perception = config.perception
     if "sim.gpu_device_id" not in explicit:
         sim = replace(sim, gpu_device_id=settings.gpu_device_id)
     if "memory.device" not in explicit:
         memory = replace(memory, device=memory_device)
     if "answerer.device" not in explicit:
         answerer = replace(answerer, device=settings.answerer_device)
-    return replace(config, device=settings.device, sim=sim, memory=memory, answerer=answerer)
+    if "perception.device" not in explicit:
+        perception = replace(perception, device=settings.answerer_device)
+    return replace(
+        config,
+        device=settings.device,
+        sim=sim,
+        memory=memory,
+        answerer=answerer,
+        perception=perception,
+    )

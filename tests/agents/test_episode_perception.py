@@ -41,6 +41,12 @@ def test_perception_type_is_checked_with_its_key() -> None:
     assert config.perception.type == "gt" and config.perception.vocabulary == "question"
 
 
+def test_the_run_device_reaches_the_detector_unless_it_has_its_own() -> None:
+    assert resolve_episode_config("discrete", "memory", ["device=cpu"]).perception.device == "cpu"
+    own = resolve_episode_config("discrete", "memory", ["device=cpu", "perception.device=cuda:1"])
+    assert own.perception.device == "cuda:1" and own.answerer.device == "cpu"
+
+
 def test_episodes_record_their_perception(box_room: Path, tmp_path: Path) -> None:
     model = build_tiny_owlv2(tmp_path / "owlv2", seed=0)
     detector_config = resolve_episode_config(
