@@ -44,6 +44,22 @@ class SceneSpec:
     metres_per_unit: float = 1.0
 
 
+def scene_spec(
+    scene: SceneSpec | str | Path, up: str = "", metres_per_unit: float = 1.0
+) -> SceneSpec:
+    """A :class:`SceneSpec` from a path, an up axis (``y``, ``z``, or empty for the format's
+    default: a simulator config's ``scene_up``) and units; a :class:`SceneSpec` as it is.
+
+    Raises:
+        AeqaError: ``up`` is none of those.
+    """
+    if isinstance(scene, SceneSpec):
+        return scene
+    if (up or "") not in ("", "y", "z"):
+        raise AeqaError(f"scene_up must be y, z or empty, got {up!r}")
+    return SceneSpec(str(scene), up=up or None, metres_per_unit=metres_per_unit)  # type: ignore[arg-type]
+
+
 @dataclass
 class SceneMesh:
     """A scene's triangles in the Y-up world frame.

@@ -8,12 +8,15 @@ apply the same conversion, so generated scenes and habitat-sim agree on every in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aeqa.envs.errors import AeqaError
+from aeqa.envs.types import InstanceLabel
 
 SEMANTIC_HEADER = "HM3D Semantic Annotations"
 _LINE = re.compile(r'^\s*(\d+)\s*,\s*([0-9A-Fa-f]{6})\s*,\s*"(.*)"\s*,\s*(-?\d+)\s*$')
@@ -101,3 +104,15 @@ def write_semantic_txt(path: str | Path, instances: list[SemanticInstance]) -> N
     lines = [SEMANTIC_HEADER]
     lines += [f'{i.instance_id},{i.color_hex},"{i.category}",{i.region_id}' for i in instances]
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def instance_labels(
+    instances: Mapping[int, SemanticInstance], ground_truth: Mapping[str, Any] | None
+) -> dict[int, InstanceLabel]:
+    """Category and region name per instance id; region names from a generated scene's ground
+    truth (``regions``: ``region_id``, ``name``), "" where it gives none."""
+    regions = {int(r["region_id"]): str(r["name"]) for r in (ground_truth or {}).get("regions", [])}
+    return {
+        int(i): InstanceLabel(info.category, regions.get(info.region_id, ""))
+        for i, info in instances.items()
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -11,7 +12,7 @@ import numpy as np
 from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.scene import SceneSpec
-from aeqa.envs.types import AgentState, Observations
+from aeqa.envs.types import AgentState, InstanceLabel, NavigableGrid, Observations
 
 BACKENDS = ("meshsim", "habitat")
 
@@ -23,6 +24,12 @@ class Simulator(Protocol):
     """
 
     config: SimConfig
+
+    @property
+    def renderer(self) -> str:
+        """What draws the frames: meshsim's ``raster`` or ``raycast`` (``auto`` resolved),
+        else the backend's name (``habitat``)."""
+        ...
 
     def reset(
         self, scene: SceneSpec | str | Path, start: AgentState | None = None, seed: int = 0
@@ -75,7 +82,33 @@ class Simulator(Protocol):
         """Area (m^2) of the navigable island that holds the agent."""
         ...
 
+    def navigable_grid(self, cell_m: float) -> NavigableGrid:
+        """The navigable island that holds the agent as a top-down grid of ``cell_m`` cells
+        (a cell is navigable where its centre is), with the floor height under the agent.
+
+        Raises:
+            AeqaError: ``cell_m`` is not positive, or no scene is loaded.
+        """
+        ...
+
+    def instance_labels(self) -> dict[int, InstanceLabel]:
+        """Category and region name of every instance id of the scene's annotations (empty
+        where it has none); region names come from generated scenes' ground truth."""
+        ...
+
     def close(self) -> None: ...
+
+
+def check_cell_m(cell_m: float) -> float:
+    """``cell_m`` as a float, where it is a positive finite size in metres.
+
+    Raises:
+        AeqaError: it is not.
+    """
+    value = float(cell_m)
+    if not (math.isfinite(value) and value > 0):
+        raise AeqaError(f"a navigable grid's cell must be a positive size in metres, got {cell_m}")
+    return value
 
 
 def resolve_sim_config(config: SimConfig) -> SimConfig:

@@ -1,10 +1,14 @@
-"""Records that cross the simulator boundary: agent state, observations and actions."""
+"""Records that cross the simulator boundary: agent state, observations, actions, instance
+labels and the navigable grid."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from aeqa.envs.geometry import GridSpec
 
 MOVE_FORWARD = "move_forward"
 TURN_LEFT = "turn_left"
@@ -60,3 +64,98 @@ class Observations:
     collided: bool = False
     hfov_deg: float = 90.0
     extras: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceLabel:
+    """What is known of an instance id: its category and region name, from the scene's
+    annotations (``gt`` perception) or a detector, with the detector's mean confidence (1 for
+    annotations)."""
+
+    category: str
+    region: str = ""
+    confidence: float = 1.0
+
+
+@dataclass
+class NavigableGrid:
+    """A top-down boolean grid of the navigable area of the agent's island (its floor level).
+
+    Cell ``(row, col)`` covers world x from ``origin_x + col * cell_m`` and world z from
+    ``origin_z + row * cell_m``, each for ``cell_m`` (as :class:`~aeqa.envs.geometry.GridSpec`);
+    a cell is navigable where its centre is.
+
+    Attributes:
+        origin_x, origin_z: world x, z (metres) of the grid's corner at cell (0, 0).
+        cell_m: side of a cell (metres).
+        mask: (rows, cols) bool, True where the cell's centre is navigable.
+        floor_y: height (metres, world) of the floor surface under the agent.
+    """
+
+    origin_x: float
+    origin_z: float
+    cell_m: float
+    mask: np.ndarray
+    floor_y: float
+
+    def __post_init__(self) -> None:
+        self.origin_x, self.origin_z = float(self.origin_x), float(self.origin_z)
+        self.cell_m, self.floor_y = float(self.cell_m), float(self.floor_y)
+        self.mask = np.asarray(self.mask, dtype=bool)
+        if self.mask.ndim != 2:
+            raise ValueError(f"a navigable mask is (rows, cols), got shape {self.mask.shape}")
+
+    @property
+    def grid(self) -> GridSpec:
+        rows, cols = self.mask.shape
+        return GridSpec(self.origin_x, self.origin_z, self.cell_m, rows, cols)
+
+    def world_to_cell(self, x: float, z: float) -> tuple[int, int]:
+        """(row, col) of a world x, z; may lie outside the grid."""
+        return self.grid.world_to_cell_xz(x, z)
+
+    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
+        """World x, z of a cell's centre."""
+        return self.grid.cell_to_world_xz(row, col)
+
+    def navigable_at(self, x: float, z: float) -> bool:
+        """Whether the cell holding world x, z is navigable (False off the grid)."""
+        row, col = self.world_to_cell(x, z)
+        return self.grid.contains(row, col) and bool(self.mask[row, col])
+
+    def centres(self) -> np.ndarray:
+        """(N, 3) float64 world points at the centres of the navigable cells (y = ``floor_y``),
+        in row-major order."""
+        rows, cols = np.nonzero(self.mask)
+        x = self.origin_x + (cols + 0.5) * self.cell_m
+        z = self.origin_z + (rows + 0.5) * self.cell_m
+        return np.stack([x, np.full(len(x), self.floor_y), z], axis=1)
+
+    @property
+    def area_m2(self) -> float:
+        return float(np.count_nonzero(self.mask)) * self.cell_m**2
+
+    def save(self, path: str | Path) -> Path:
+        """Write the grid as an ``.npz`` file (``mask``, ``grid``: origin x, z, cell, floor y)."""
+        path = Path(path)
+        with path.open("wb") as f:
+            np.savez_compressed(
+                f,
+                mask=self.mask,
+                grid=np.array([self.origin_x, self.origin_z, self.cell_m, self.floor_y]),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> NavigableGrid:
+        """Read a grid written by :meth:`save`.
+
+        Raises:
+            OSError, ValueError, KeyError: the file is missing, truncated or not such a grid.
+        """
+        with np.load(Path(path), allow_pickle=False) as npz:
+            mask = np.asarray(npz["mask"], dtype=bool)
+            origin_x, origin_z, cell_m, floor_y = (float(v) for v in npz["grid"])
+        if not (cell_m > 0 and np.isfinite([origin_x, origin_z, floor_y]).all()):
+            raise ValueError(f"{path}: not a navigable grid (cell {cell_m})")
+        return cls(origin_x, origin_z, cell_m, mask, floor_y)

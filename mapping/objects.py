@@ -16,19 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aeqa.envs.palette import dominant_color, is_emissive
+from aeqa.envs.types import InstanceLabel
 
 STRUCTURAL = frozenset({"wall", "floor", "ceiling", "unknown", ""})
-
-
-@dataclass(frozen=True)
-class InstanceLabel:
-    """What is known of an instance id: its category and region name, from the scene's
-    annotations (``gt`` perception) or a detector, with the detector's mean confidence (1 for
-    annotations)."""
-
-    category: str
-    region: str = ""
-    confidence: float = 1.0
 
 
 @dataclass

@@ -21,7 +21,9 @@ from aeqa.envs.geometry import (
 )
 from aeqa.envs.meshsim.renderer import CameraSpec, Renderer, make_renderer, resolve_renderer
 from aeqa.envs.navigation import NavGrid, NavSpec
-from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene
+from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene, scene_spec
+from aeqa.envs.semantic import instance_labels
+from aeqa.envs.simulator import check_cell_m
 from aeqa.envs.types import (
     LOOK_DOWN,
     LOOK_UP,
@@ -30,6 +32,8 @@ from aeqa.envs.types import (
     TURN_LEFT,
     TURN_RIGHT,
     AgentState,
+    InstanceLabel,
+    NavigableGrid,
     Observations,
 )
 
@@ -93,12 +97,7 @@ class _WalkableFaces:
 
 def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
     """A :class:`SceneSpec` from a path and the config's up axis and units."""
-    if isinstance(scene, SceneSpec):
-        return scene
-    up = config.scene_up or None
-    if up not in (None, "y", "z"):
-        raise AeqaError(f"scene_up must be y, z or empty, got {config.scene_up!r}")
-    return SceneSpec(str(scene), up=up, metres_per_unit=config.scene_metres_per_unit)  # type: ignore[arg-type]
+    return scene_spec(scene, config.scene_up, config.scene_metres_per_unit)
 
 
 def nav_spec_for(config: SimConfig) -> NavSpec:
@@ -152,8 +151,16 @@ class MeshSim:
     # --- scene and episode -------------------------------------------------------------------
 
     @property
+    def renderer(self) -> str:
+        return self.renderer_name
+
+    @property
     def scene(self) -> SceneMesh:
         return self._require().mesh
+
+    def instance_labels(self) -> dict[int, InstanceLabel]:
+        mesh = self._require().mesh
+        return instance_labels(mesh.instances, mesh.ground_truth)
 
     @property
     def nav(self) -> NavGrid:
@@ -330,6 +337,24 @@ class MeshSim:
 
     def navigable_area(self) -> float:
         return self.nav.island_area_m2
+
+    def navigable_grid(self, cell_m: float) -> NavigableGrid:
+        cell_m = check_cell_m(cell_m)
+        nav = self.nav
+        floor_y = self.floor_height(self._position)
+        if math.isclose(cell_m, nav.cell_m, rel_tol=1e-9):
+            return NavigableGrid(nav.origin_x, nav.origin_z, nav.cell_m, nav.island.copy(), floor_y)
+        # Other sizes look up the navmesh's own cells at their centres, over the same extent.
+        rows = max(1, math.ceil(nav.rows * nav.cell_m / cell_m))
+        cols = max(1, math.ceil(nav.cols * nav.cell_m / cell_m))
+        xs = (np.arange(cols) + 0.5) * cell_m / nav.cell_m
+        zs = (np.arange(rows) + 0.5) * cell_m / nav.cell_m
+        c = np.floor(xs).astype(np.int64)
+        r = np.floor(zs).astype(np.int64)
+        ok_c, ok_r = c < nav.cols, r < nav.rows
+        mask = np.zeros((rows, cols), dtype=bool)
+        mask[np.ix_(ok_r, ok_c)] = nav.island[np.ix_(r[ok_r], c[ok_c])]
+        return NavigableGrid(nav.origin_x, nav.origin_z, cell_m, mask, floor_y)
 
     def close(self) -> None:
         if self._loaded is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,18 @@ import numpy as np
 import pytest
 
 from aeqa.envs.config import SimConfig
+from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import camera_ray_directions, quat_from_yaw
 from aeqa.envs.simulator import Simulator
-from aeqa.envs.types import MOVE_FORWARD, TURN_LEFT, AgentState
-from tests.scenes import ROOM_X, ROOM_Z, analytic_box_room_depth
+from aeqa.envs.types import MOVE_FORWARD, TURN_LEFT, AgentState, InstanceLabel
+from tests.scenes import (
+    PILLAR_MAX,
+    PILLAR_MIN,
+    ROOM_X,
+    ROOM_Z,
+    analytic_box_room_depth,
+    write_box_scene,
+)
 
 FACING_PLUS_X = quat_from_yaw(-math.pi / 2)
 START = AgentState(np.array([-2.0, 0.0, 0.0]), FACING_PLUS_X)
@@ -168,3 +177,55 @@ def test_seeded_start_is_reproducible(sim: Simulator, box_room: Path) -> None:
     assert np.array_equal(first.rotation, again.rotation)
     assert not np.array_equal(first.position, other.position)
     assert sim.is_navigable(first.position)
+
+
+def test_renderer_names_what_draws(sim: Simulator) -> None:
+    expected = sim.config.renderer if sim.config.type == "meshsim" else sim.config.type
+    assert sim.renderer == expected and expected in ("raster", "raycast", "habitat")
+
+
+def test_instance_labels_name_categories_and_regions(
+    sim: Simulator, box_room: Path, tmp_path: Path
+) -> None:
+    labels = sim.instance_labels()
+    assert labels[PILLAR_ID] == InstanceLabel("table", "")
+    assert labels[WALL_PX_ID].category == "wall" and len(labels) == 7
+    # A generated scene's ground truth names the regions.
+    named = write_box_scene(tmp_path)
+    truth = {"regions": [{"region_id": 0, "name": "office"}]}
+    named.with_name(named.name + ".scene.json").write_text(json.dumps(truth))
+    sim.reset(named, START)
+    assert sim.instance_labels()[PILLAR_ID] == InstanceLabel("table", "office")
+    sim.reset(box_room, START)
+
+
+def test_navigable_grid_is_the_agents_island(sim: Simulator) -> None:
+    radius = sim.config.agent.radius_m
+    assert radius > 0.03 + 0.1 / 2
+    for cell_m in (0.05, 0.1):
+        grid = sim.navigable_grid(cell_m)
+        assert grid.cell_m == cell_m and grid.mask.dtype == bool
+        assert grid.floor_y == pytest.approx(0.0, abs=1e-6)
+        assert grid.area_m2 == pytest.approx(sim.navigable_area(), rel=0.05)
+        # Cell centres agree with is_navigable (cells along the border may differ).
+        rng = np.random.default_rng(0)
+        rows = rng.integers(0, grid.mask.shape[0], 300)
+        cols = rng.integers(0, grid.mask.shape[1], 300)
+        y = sim.get_state().position[1]
+        agree = []
+        for r, c in zip(rows, cols, strict=True):
+            x, z = grid.cell_to_world(r, c)
+            agree.append(grid.mask[r, c] == sim.is_navigable(np.array([x, y, z])))
+        assert np.mean(agree) > 0.95
+        # World <-> cell round trip, the agent's cell, the pillar and the room's outside.
+        assert grid.world_to_cell(*grid.cell_to_world(3, 5)) == (3, 5)
+        position = sim.get_state().position
+        assert grid.navigable_at(position[0], position[2])
+        pillar = (PILLAR_MIN + PILLAR_MAX) / 2
+        assert not grid.navigable_at(pillar[0], pillar[2])
+        assert not grid.navigable_at(ROOM_X - 0.03, 0.0)  # within the radius of the wall
+        assert not grid.navigable_at(ROOM_X + 1.0, 0.0)
+        x0, z0 = grid.cell_to_world(0, 0)
+        assert x0 < -ROOM_X + radius and z0 < -ROOM_Z + radius
+    with pytest.raises(AeqaError, match="positive"):
+        sim.navigable_grid(0.0)
