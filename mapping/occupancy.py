@@ -71,6 +71,10 @@ class OccupancyMap:
         self.state = np.zeros((n, n), dtype=np.uint8)
         #: (rows, cols) int32 obstacle hits per cell; a cell turns occupied at 2 hits
         self.hits = np.zeros((n, n), dtype=np.int32)
+        #: (rows, cols) int32 step of the frame that first made each cell known, -1: never
+        self.first_seen = np.full((n, n), -1, dtype=np.int32)
+        #: frames fused so far (the default step of the next one)
+        self.frames = 0
 
     # --- growth ------------------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class OccupancyMap:
         widths = ((add_top, add_bottom), (add_left, add_right))
         self.state = np.pad(self.state, widths)
         self.hits = np.pad(self.hits, widths)
+        self.first_seen = np.pad(self.first_seen, widths, constant_values=-1)
         self.grid = GridSpec(
             g.origin_x - add_left * self.cell_m,
             g.origin_z - add_top * self.cell_m,
@@ -107,8 +112,9 @@ class OccupancyMap:
 
     # --- updates -----------------------------------------------------------------------------
 
-    def update(self, obs: Observations) -> None:
-        """Fuse one frame's depth (pose and field of view from ``obs``)."""
+    def update(self, obs: Observations, step: int | None = None) -> None:
+        """Fuse one frame's depth (pose and field of view from ``obs``); cells it makes known
+        record ``step`` (default: the frames fused before this one) in :attr:`first_seen`."""
         depth = np.asarray(obs.depth, dtype=np.float32)
         T = np.asarray(obs.T_world_camera, dtype=np.float64)
         px, py, pz = backproject_world(depth, T, obs.hfov_deg)
@@ -122,6 +128,7 @@ class OccupancyMap:
         obstacle = valid & (height > self.max_climb_m) & (height < self.agent_height_m)
         floor = valid & (np.abs(height) <= self.max_climb_m)
         self._ensure(cam_xz - reach, cam_xz + reach)
+        unknown_before = self.state == UNKNOWN
         # Bins of bearing one pixel wide at the image centre: as fine as the image resolves.
         bins = max(8, int(math.ceil(2.0 * math.pi * focal_px(depth.shape[1], obs.hfov_deg))))
         first, span = _pixel_bins(T, depth.shape, obs.hfov_deg, bins)
@@ -147,6 +154,10 @@ class OccupancyMap:
         r, c = self.grid.world_to_cell_xz(cam_xz[0], cam_xz[1])
         if self.state[r, c] == UNKNOWN:
             self.state[r, c] = FREE
+        self.first_seen[unknown_before & (self.state != UNKNOWN)] = (
+            self.frames if step is None else step
+        )
+        self.frames += 1
 
     def _bearing_ranges(
         self,
@@ -256,6 +267,7 @@ class OccupancyMap:
         return {
             "state": self.state.copy(),
             "hits": self.hits.copy(),
+            "first_seen": self.first_seen.copy(),
             "grid": np.array([g.origin_x, g.origin_z, g.cell_m, g.rows, g.cols], dtype=np.float64),
             "params": np.array(
                 [
@@ -276,6 +288,12 @@ class OccupancyMap:
         occupancy.grid = GridSpec(ox, oz, cell, int(rows), int(cols))
         occupancy.state = state["state"].astype(np.uint8).copy()
         occupancy.hits = state["hits"].astype(np.int32).copy()
+        # Maps saved before steps were recorded: every cell unrecorded (-1).
+        first_seen = state.get("first_seen")
+        if first_seen is None:
+            first_seen = np.full(occupancy.state.shape, -1, dtype=np.int32)
+        occupancy.first_seen = np.asarray(first_seen, dtype=np.int32).copy()
+        occupancy.frames = int(occupancy.first_seen.max(initial=-1)) + 1
         return occupancy
 
 

@@ -12,7 +12,7 @@ from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import camera_ray_directions, quat_from_yaw
 from aeqa.envs.simulator import make_simulator
 from aeqa.envs.types import AgentState
-from aeqa.mapping.occupancy import FREE, OccupancyMap
+from aeqa.mapping.occupancy import FREE, UNKNOWN, OccupancyMap
 from tests.scenes import PILLAR_MAX, PILLAR_MIN, ROOM_X, ROOM_Z, analytic_box_room_depth
 
 #: (position, yaw in degrees): beside a wall, and facing the pillar
@@ -66,3 +66,40 @@ def test_free_cells_are_the_floor_the_camera_saw(
             assert not np.any(in_pillar), (position, yaw_deg)
     finally:
         sim.close()
+
+
+def test_first_seen_records_the_step_that_made_each_cell_known(box_room: Path) -> None:
+    """Each known cell holds the step of the frame that first made it known, -1 elsewhere; it
+    grows with the map and survives saving."""
+    sim = make_simulator(SimConfig(width=64, height=48, renderer="raycast"))
+    position = np.array([-2.0, 0.0, 0.0])
+    try:
+        sim.reset(box_room, AgentState(position, quat_from_yaw(-math.pi / 2)))
+        # towards +X, then towards -X
+        frames = [sim.teleport(position, quat_from_yaw(math.radians(y))) for y in (-90.0, 90.0)]
+    finally:
+        sim.close()
+    occupancy = OccupancyMap(initial_half_extent_m=1.0)  # grows under the first frame
+    occupancy.update(frames[0], step=0)
+    known_first = occupancy.state != UNKNOWN
+    occupancy.update(frames[1], step=10)
+    first = occupancy.first_seen
+    assert occupancy.grid.rows > 40 and first.shape == occupancy.state.shape
+    assert first.dtype == np.int32
+    assert np.array_equal(first >= 0, occupancy.state != UNKNOWN)
+    assert np.array_equal(first == 0, known_first)
+    assert set(np.unique(first).tolist()) == {-1, 0, 10}
+    g = occupancy.grid
+    assert first[g.world_to_cell_xz(0.0, 0.0)] == 0  # ahead of the first view (+X)
+    assert first[g.world_to_cell_xz(-2.8, 0.0)] == 10  # behind it, seen once turned
+    saved = occupancy.to_state()
+    loaded = OccupancyMap.from_state(saved)
+    assert np.array_equal(loaded.first_seen, first) and loaded.frames == 11
+    # A map saved before steps were recorded loads with none.
+    del saved["first_seen"]
+    assert np.all(OccupancyMap.from_state(saved).first_seen == -1)
+    # Without a step, a frame counts as the one after those fused before it.
+    counted = OccupancyMap()
+    for obs in frames:
+        counted.update(obs)
+    assert set(np.unique(counted.first_seen).tolist()) == {-1, 0, 1}
