@@ -34,9 +34,8 @@ from aeqa.envs.device import device_settings
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
 from aeqa.envs.simulator import Simulator, resolve_sim_config
-from aeqa.envs.types import STOP, AgentState, Observations
+from aeqa.envs.types import STOP, AgentState, NavigableGrid, Observations
 from aeqa.mapping.memory import MemoryConfig, SemanticMemory
-from aeqa.mapping.objects import InstanceLabel
 from aeqa.mapping.occupancy import FREE
 from aeqa.mapping.perception import PerceptionConfig, make_perceiver
 
@@ -125,6 +124,7 @@ ANSWER_PENDING = "answering did not finish"
 EPISODE_FILE = "episode.json"
 TRAJECTORY_FILE = "trajectory.json"
 MEMORY_DIR = "memory"
+NAVIGABLE_FILE = "navigable.npz"
 _RESULT_FIELDS = frozenset(f.name for f in fields(EpisodeResult))
 
 
@@ -149,21 +149,6 @@ class TrajectoryStep:
     position: list[float]
     rotation: list[float]
     collided: bool
-
-
-def scene_labels(sim: Simulator) -> dict[int, InstanceLabel]:
-    """Instance labels (category, region name) from the scene's annotations, where the backend
-    exposes them; region names come from generated scenes' ground truth."""
-    scene = getattr(sim, "scene", None)
-    if scene is None:
-        return {}
-    regions = {
-        int(r["region_id"]): str(r["name"]) for r in (scene.ground_truth or {}).get("regions", [])
-    }
-    return {
-        i: InstanceLabel(info.category, regions.get(info.region_id, ""))
-        for i, info in scene.instances.items()
-    }
 
 
 def coverage_points(sim: Simulator, samples: int, seed: int) -> np.ndarray:
@@ -207,12 +192,6 @@ def make_explorer(config: EpisodeConfig) -> FrontierExplorer:
             TextEmbedder(config.answerer.embedding_model), config.explorer.question_radius_m
         )
     return FrontierExplorer(config.explorer, relevance, config.sim.agent)
-
-
-def rendered_by(sim: Simulator) -> str:
-    """The renderer that draws ``sim``'s frames (see :attr:`EpisodeResult.renderer`)."""
-    config = sim.config
-    return config.renderer if config.type == "meshsim" else config.type
 
 
 def walked_length(
@@ -278,6 +257,7 @@ class Episode:
             progress.set_description("loading scene")
         obs = self.sim.reset(spec.scene, spec.start, seed=cfg.seed)
         start_state = obs.state
+        navigable = self.sim.navigable_grid(cfg.sim.nav_cell_m)
         times["reset"] = time.perf_counter() - t0
         # Sampled once: the bar shows the coverage the result reports, as it grows.
         coverage_at = coverage_points(self.sim, cfg.coverage_samples, cfg.seed)
@@ -290,7 +270,7 @@ class Episode:
         # none of the scene's annotations.
         memory = SemanticMemory(
             cfg.memory,
-            scene_labels(self.sim) if self.perceiver is None else {},
+            self.sim.instance_labels() if self.perceiver is None else {},
             floor_y=self.sim.floor_height(start_state.position),
             agent=cfg.sim.agent,
             perceiver=self.perceiver,
@@ -368,14 +348,16 @@ class Episode:
             scene=str(spec.scene),
             start_position=np.round(start_state.position, 6).tolist(),
             start_rotation=np.round(start_state.rotation, 6).tolist(),
-            renderer=rendered_by(self.sim),
+            renderer=self.sim.renderer,
             perception=memory.perception,
             error=ANSWER_PENDING,
         )
         if out_dir is not None:
             # Saved before answering: an answering head that fails (an API down) or a process
             # that dies costs the answer only, and the exploration can be answered again.
-            write_episode(out_dir, explored, trajectory, memory if cfg.save_memory else None)
+            write_episode(
+                out_dir, explored, trajectory, memory if cfg.save_memory else None, navigable
+            )
         return self._answer(question, memory, explored, answer, out_dir, time.perf_counter() - t0)
 
     def reanswer(self, spec: EpisodeSpec, out_dir: Path) -> EpisodeResult:
@@ -536,15 +518,19 @@ def write_episode(
     result: EpisodeResult,
     trajectory: list[TrajectoryStep],
     memory: SemanticMemory | None,
+    navigable: NavigableGrid | None = None,
 ) -> None:
-    """The episode folder: ``trajectory.json``, ``memory/`` and, last, ``episode.json`` (so a
-    folder with ``episode.json`` holds a whole exploration)."""
+    """The episode folder: ``trajectory.json``, ``memory/``, ``navigable.npz`` (the start
+    island as the simulator gave it, for pictures drawn without the scene) and, last,
+    ``episode.json`` (so a folder with ``episode.json`` holds a whole exploration)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / TRAJECTORY_FILE).write_text(
         json.dumps([asdict(t) for t in trajectory], indent=None), encoding="utf-8"
     )
     if memory is not None:
         memory.save(out_dir / MEMORY_DIR)
+    if navigable is not None:
+        navigable.save(out_dir / NAVIGABLE_FILE)
     write_result(out_dir, result)
 
 

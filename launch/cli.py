@@ -246,9 +246,9 @@ def _default_question(scene: Path, seed: int) -> Question:
 
 
 def _cmd_bench_mapping(args: argparse.Namespace) -> int:
-    from aeqa.mapping.bench import bench_mapping
+    from aeqa.agents.recording import bench_mapping_on_scene
 
-    result = bench_mapping(scene=args.scene, frames=args.frames, seed=args.seed)
+    result = bench_mapping_on_scene(scene=args.scene, frames=args.frames, seed=args.seed)
     _print_result(result, args.json)
     return 0
 

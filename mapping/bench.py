@@ -1,78 +1,44 @@
 """``aeqa bench mapping``: memory integration rate against a bare open3d voxel down-sampling
-of the same points, measured in the same run."""
+of the same points, measured in the same run. The frames come recorded (see
+``aeqa.agents.recording``): the memory never calls a simulator."""
 
 from __future__ import annotations
 
-import math
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from aeqa.envs.config import SimConfig
-from aeqa.envs.geometry import backproject_world, quat_from_yaw
-from aeqa.envs.simulator import make_simulator
-from aeqa.envs.types import TURN_LEFT, Observations
+from aeqa.envs.errors import AeqaError
+from aeqa.envs.geometry import backproject_world
+from aeqa.envs.types import InstanceLabel, Observations
 from aeqa.mapping.memory import MemoryConfig, SemanticMemory
-from aeqa.mapping.objects import InstanceLabel
 from aeqa.mapping.voxels import pack_axes
 
 
-def record_frames(
-    scene: str | Path, count: int, seed: int, width: int, height: int
-) -> tuple[list[Observations], dict[int, InstanceLabel]]:
-    """Frames of a look-around at seeded navigable spots: 12 turns per spot."""
-    sim = make_simulator(SimConfig(renderer="raycast", width=width, height=height))
-    rng = np.random.default_rng(seed)
-    frames: list[Observations] = []
-    obs = sim.reset(scene, seed=seed)
-    labels = scene_labels(sim)
-    while len(frames) < count:
-        for _ in range(12):
-            frames.append(obs)
-            obs = sim.step(TURN_LEFT)
-        position = sim.sample_navigable_point(rng)
-        obs = sim.teleport(position, quat_from_yaw(float(rng.uniform(-math.pi, math.pi))))
-    sim.close()
-    return frames[:count], labels
-
-
-def scene_labels(sim: Any) -> dict[int, InstanceLabel]:
-    """Instance labels from a meshsim scene's annotations and ground-truth region names."""
-    regions = {
-        int(r["region_id"]): str(r["name"])
-        for r in (sim.scene.ground_truth or {}).get("regions", [])
-    }
-    return {
-        i: InstanceLabel(info.category, regions.get(info.region_id, ""))
-        for i, info in sim.scene.instances.items()
-    }
-
-
 def bench_mapping(
-    scene: str | Path | None = None,
-    frames: int = 36,
-    rounds: int = 3,
-    seed: int = 0,
-    width: int = 640,
-    height: int = 480,
+    recorded: Sequence[Observations], labels: dict[int, InstanceLabel], rounds: int = 3
 ) -> dict[str, Any]:
     """Integrate a recorded sequence and time it against ``voxel_down_sample``.
+
+    Args:
+        recorded: the frames, in order (all of one size).
+        labels: the scene's instance labels, as the memory takes them.
+        rounds: timed repetitions; the fastest counts.
 
     Returns at least ``fps``, ``points_per_s``, ``raw_points_per_s``, ``ratio``, ``points``
     (the memory's voxels after the sequence) and ``bound`` (the voxels the explored volume
     allows: distinct voxels of every point integrated).
+
+    Raises:
+        AeqaError: no frames.
     """
     import open3d as o3d
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if scene is None:
-            from aeqa.envs.scenegen import generate_scene
-
-            scene = generate_scene(Path(tmp), "bench_apartment", seed=seed, num_rooms=5)
-        recorded, labels = record_frames(scene, frames, seed, width, height)
+    if not recorded:
+        raise AeqaError("the mapping benchmark needs at least one frame; give --frames 1 or more")
+    height, width = np.asarray(recorded[0].depth).shape
     config = MemoryConfig()
     # The baseline gets the same points (valid depth, in range) already in open3d.
     clouds = []
@@ -115,8 +81,8 @@ def bench_mapping(
         "points": len(memory),
         "bound": bound,
         "frames": len(recorded),
-        "width": width,
-        "height": height,
+        "width": int(width),
+        "height": int(height),
         "voxel_m": config.voxel_m,
         "input_points": total_points,
         "objects": len(memory.objects()),

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from aeqa.agents.episode import scene_labels
 from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import quat_from_yaw, yup_to_zup
 from aeqa.envs.scenegen import stage_config
@@ -146,7 +145,7 @@ def look_around_everywhere(
     # mode to split it.
     sim = make_simulator(SimConfig(width=width, height=width * 3 // 4, renderer="raycast"))
     obs = sim.reset(scene)
-    memory = SemanticMemory(config, scene_labels(sim), sim.floor_height(obs.state.position))
+    memory = SemanticMemory(config, sim.instance_labels(), sim.floor_height(obs.state.position))
     largest: dict[int, int] = {}
     rng = np.random.default_rng(0)
     step = 0

@@ -22,7 +22,7 @@ from aeqa.agents.explorer import Waypoint
 from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import quat_from_yaw, yaw_from_quat
 from aeqa.envs.simulator import Simulator, make_simulator
-from aeqa.envs.types import MOVE_FORWARD, AgentState
+from aeqa.envs.types import MOVE_FORWARD, AgentState, NavigableGrid
 from aeqa.mapping.memory import SemanticMemory
 from aeqa.mapping.occupancy import FREE, OCCUPIED, OccupancyMap
 from tests.scenes import ROOM_X, ROOM_Z, Box, write_box_scene
@@ -191,3 +191,30 @@ def test_agent_override_reaches_simulator_map_and_explorer(box_room: Path, tmp_p
     explorer = make_explorer(config)
     assert explorer.agent.radius_m == 0.3
     assert explorer.turn_rad == pytest.approx(math.radians(45)) and explorer.headings == 8
+
+
+def test_episode_records_what_the_pictures_need(box_room: Path, tmp_path: Path) -> None:
+    """The episode folder holds the start island as the simulator gives it (``navigable.npz``),
+    the step at which each cell of its map was first seen, and the renderer that drew."""
+    config = resolve_episode_config(
+        "discrete", "memory", ["sim.width=64", "sim.height=48", "explorer.max_steps=6"]
+    )
+    sim = make_simulator(config.sim)
+    try:
+        result = Episode(sim, config).run(
+            EpisodeSpec("Is there a table?", str(box_room), "q", START), tmp_path
+        )
+        sim.reset(box_room, START)
+        expected = sim.navigable_grid(config.sim.nav_cell_m)
+        renderer = sim.renderer
+    finally:
+        sim.close()
+    assert result.renderer == renderer == config.sim.renderer
+    recorded = NavigableGrid.load(tmp_path / "navigable.npz")
+    assert np.array_equal(recorded.mask, expected.mask) and recorded.mask.any()
+    assert recorded.grid == expected.grid and recorded.floor_y == pytest.approx(0.0, abs=1e-6)
+    memory = SemanticMemory.load(tmp_path / "memory")
+    first = memory.occupancy.first_seen
+    assert np.array_equal(first >= 0, memory.occupancy.state != 0)
+    assert first.max() <= result.steps and len(np.unique(first[first >= 0])) > 1
+    assert first[memory.occupancy.grid.world_to_cell_xz(-2.0, 0.0)] == 0  # the start's cell

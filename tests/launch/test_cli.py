@@ -416,6 +416,9 @@ def test_bench_mapping_json(capsys: pytest.CaptureFixture[str]) -> None:
     for key in ("fps", "points_per_s", "raw_points_per_s", "ratio", "points", "bound"):
         assert key in result
     assert result["points"] <= result["bound"] * 1.01
+    assert main(["bench", "mapping", "--frames", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--frames 1 or more" in err and len(err.splitlines()) == 1
 
 
 def test_questions_generate_writes_a_question_set(
