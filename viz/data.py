@@ -1,7 +1,9 @@
 """What an episode folder holds, read without changing it and tolerant of gaps.
 
 An episode folder (written by ``aeqa.agents.episode.write_episode``) holds ``episode.json``,
-``trajectory.json``, ``memory/`` and, where frames were saved, ``frames/NNNN.png``; the config
+``trajectory.json``, ``memory/``, ``navigable.npz`` (the start island as the simulator gave it;
+not in episodes written before it was recorded) and, where frames were saved,
+``frames/NNNN.png``; the config
 of its run, ``config.yaml``, sits two levels up (``RUN/episodes/<question_id>/``, for both
 ``aeqa evaluate`` and ``aeqa explore`` outputs). A missing or corrupt file becomes a named
 *problem* of the episode (``"trajectory.json missing"``), never an exception, so that a picture
@@ -20,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from aeqa.agents.episode import EpisodeConfig, EpisodeResult
+from aeqa.agents.episode import NAVIGABLE_FILE, EpisodeConfig, EpisodeResult
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import yaw_from_quat
+from aeqa.envs.types import NavigableGrid
 from aeqa.evaluation.results import question_id_from_dir_name, result_from_json
 from aeqa.mapping.objects import ObjectInstance
 from aeqa.mapping.occupancy import OccupancyMap
@@ -93,6 +96,9 @@ class EpisodeData:
         problems: what is missing or unreadable, one short phrase each.
         reference: the reference answer where a question file gives it, else "".
         category: the question's category where a question file gives it, else "".
+        navigable: the start island the episode recorded (``navigable.npz``), or None.
+        first_seen: (rows, cols) int32 on the occupancy map's grid, the step each cell was
+            first seen (-1: never), where the memory recorded it, else None.
     """
 
     folder: Path
@@ -108,6 +114,8 @@ class EpisodeData:
     problems: list[str] = field(default_factory=list)
     reference: str = ""
     category: str = ""
+    navigable: NavigableGrid | None = None
+    first_seen: np.ndarray | None = None
 
     @property
     def question(self) -> str:
@@ -191,6 +199,9 @@ def load_episode(
         problems.append(problem)
     memory_folder = folder / MEMORY_DIR
     occupancy, objects, floor_y, problem = _read_memory(memory_folder)
+    first_seen = None
+    if occupancy is not None and _recorded_first_seen(memory_folder):
+        first_seen = occupancy.first_seen
     if problem is not None:
         problems.append(problem)
         memory_folder_ok: Path | None = None
@@ -198,6 +209,9 @@ def load_episode(
         memory_folder_ok = memory_folder
     if floor_y is None:
         floor_y = float(result.start_position[1]) if result and result.start_position else 0.0
+    navigable, problem = _read_navigable(folder / NAVIGABLE_FILE)
+    if problem is not None:
+        problems.append(problem)
     name = result.question_id if result is not None else question_id_from_dir_name(folder.name)
     return EpisodeData(
         folder=folder,
@@ -211,6 +225,8 @@ def load_episode(
         memory_folder=memory_folder_ok,
         frames=_frames(folder / FRAMES_DIR),
         problems=problems,
+        navigable=navigable,
+        first_seen=first_seen,
     )
 
 
@@ -293,6 +309,26 @@ def _read_memory(
     if not math.isfinite(floor_y):
         return None, [], None, f"{MEMORY_DIR}/memory.json has no finite floor height"
     return occupancy, objects, floor_y, None
+
+
+def _recorded_first_seen(memory_folder: Path) -> bool:
+    """Whether the saved occupancy map holds first-seen steps (memories saved before they were
+    recorded do not)."""
+    try:
+        with np.load(memory_folder / "occupancy.npz") as npz:
+            return "first_seen" in npz.files
+    except READ_ERRORS:
+        return False
+
+
+def _read_navigable(path: Path) -> tuple[NavigableGrid | None, str | None]:
+    """The recorded navigable grid; (None, None) where the episode has none."""
+    if not path.is_file():
+        return None, None
+    try:
+        return NavigableGrid.load(path), None
+    except READ_ERRORS as e:
+        return None, f"{path.name} unreadable ({_short(e)})"
 
 
 def _frames(folder: Path) -> dict[int, Path]:

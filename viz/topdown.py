@@ -1,28 +1,28 @@
-"""Top-down maps of an episode: the scene's navigable area, walls and objects, the area the agent
+"""Top-down maps of an episode: the navigable area, walls and objects, the area the agent
 saw, frontiers at chosen steps, the trajectory coloured by time, and the objects the answer
 relied on.
 
 The map is one grid on the floor plane (world x to the right, z down the picture: the view from
-above of habitat's Y-up world). Its layers come from three sources:
+above of habitat's Y-up world). Its layers come from what the episode recorded, and from the
+scene where its files are still there:
 
-- the scene (where its files exist): the navigable island of the agent's level
-  (``aeqa.envs.navigation.NavGrid``, as the simulator computes it), and walls and objects from the
-  semantic mesh's triangles sampled in the agent's height band, each cell taking the topmost
-  object over it;
-- the memory's final occupancy map (``memory/occupancy.npz``): the floor seen as free and the
-  obstacles seen;
+- the navigable island of the agent's level: ``navigable.npz``, as the simulator gave it
+  (``Simulator.navigable_grid``) when the episode ran; for episodes written before it was
+  recorded, asked of a simulator built from the run's config and reset at the episode's start;
+- walls and objects, from the scene's semantic mesh: its triangles sampled in the agent's
+  height band, each cell taking the topmost object over it (not drawn where the scene is gone);
+- the memory's final occupancy map (``memory/occupancy.npz``): the floor seen as free, the
+  obstacles seen, and the step at which each cell was first seen (``first_seen``, recorded as
+  frames arrived). The seen area and the frontiers at a step are the map cut down to the cells
+  seen by then (``aeqa.mapping.occupancy.OccupancyMap.frontiers``);
 - the trajectory (``trajectory.json``) and the answer's evidence (object ids of ``episode.json``,
   drawn with their boxes from the memory's object table).
 
-The memory keeps only the final occupancy map, so the seen area and frontiers *at earlier steps*
-are reconstructed from the poses rather than recorded: from each pose a fan of rays across the
-camera's horizontal field of view is cast on the floor plane, out to the map's range, against
-the final map, each ray stopping at the first cell the final map holds as occupied. A cell
-counts as seen at step ``t`` when a fan of a pose up to ``t`` reached it. Cells the final map
-knows but no fan reached (floor seen only while looking down) count from the last step, so the
-last step shows exactly the saved map. Frontiers at a step are those of the map cut down to the
-cells seen by then (``aeqa.mapping.occupancy.OccupancyMap.frontiers``). This needs neither the scene
-nor a simulator, and costs a few milliseconds per pose.
+Memories saved before first-seen steps were recorded get them reconstructed from the poses: from
+each pose a fan of rays across the camera's horizontal field of view is cast on the floor plane,
+out to the map's range, against the final map, each ray stopping at the first occupied cell; a
+cell counts as seen at step ``t`` when a fan of a pose up to ``t`` reached it, and cells the
+final map knows but no fan reached count from the last step.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import logging
 import math
 import textwrap
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ import numpy as np
 from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import GridSpec
+from aeqa.envs.types import AgentState, NavigableGrid
 from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, Frontier, OccupancyMap
 from aeqa.viz import colors
 from aeqa.viz.data import EpisodeData, Poses, resolve_scene
@@ -47,8 +48,6 @@ from aeqa.viz.data import EpisodeData, Poses, resolve_scene
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from aeqa.envs.scene import SceneMesh
 
 logger = logging.getLogger(__name__)
 
@@ -78,55 +77,46 @@ class Region:
 
 @dataclass
 class FloorPlan:
-    """A scene's ground truth at one level, on the navigation grid.
+    """A scene's walls and objects at one level, from its files.
 
     Attributes:
         source: the scene basename.
-        grid: the navigation grid (``NavGrid``'s cells).
-        navigable: (rows, cols) bool, the navigable island that holds the start.
+        grid: the grid of ``walls`` and ``instance`` (the scene's extent in ``cell_m`` cells).
         walls: (rows, cols) bool, wall (or unlabelled) geometry in the agent's height band.
         instance: (rows, cols) int32, the topmost object's instance id (0: none).
         categories: instance id -> category.
         regions: rooms of generated scenes (empty for others).
-        mesh: the loaded scene (for re-rendering views), or None.
     """
 
     source: Path
     grid: GridSpec
-    navigable: np.ndarray
     walls: np.ndarray
     instance: np.ndarray
     categories: dict[int, str]
     regions: list[Region] = field(default_factory=list)
-    mesh: SceneMesh | None = None
 
 
 def build_floor_plan(
     scene: Path,
     sim: SimConfig,
     level_y: float,
-    start_xz: tuple[float, float] | None = None,
     max_samples: int = 3_000_000,
+    max_cells: int = 4000,
 ) -> FloorPlan:
-    """The ground truth of ``scene`` at the floor height ``level_y``.
+    """The walls and objects of ``scene`` around the height ``level_y`` (the agent's band above
+    it), on cells of ``sim.nav_cell_m`` (coarser where the scene is wider than ``max_cells``).
 
     Raises:
-        AeqaError: the scene cannot be loaded or has no navigable floor at that level.
+        AeqaError: the scene cannot be loaded.
     """
-    from aeqa.envs.meshsim.simulator import nav_spec_for, scene_spec_for
-    from aeqa.envs.navigation import NavGrid
-    from aeqa.envs.scene import load_scene
+    from aeqa.envs.scene import load_scene, scene_spec
 
-    mesh = load_scene(scene_spec_for(str(scene), sim))
-    nav_spec = nav_spec_for(sim)
-    try:
-        nav = NavGrid(mesh.vertices, mesh.faces, level_y, nav_spec, start_xz, str(scene))
-    except AeqaError:
-        if start_xz is None:
-            raise
-        # A start just off the island (snapped by the simulator): take the largest island.
-        nav = NavGrid(mesh.vertices, mesh.faces, level_y, nav_spec, None, str(scene))
-    grid = GridSpec(nav.origin_x, nav.origin_z, nav.cell_m, nav.rows, nav.cols)
+    mesh = load_scene(scene_spec(str(scene), sim.scene_up, sim.scene_metres_per_unit))
+    lo = mesh.vertices[:, [0, 2]].min(axis=0).astype(np.float64)
+    hi = mesh.vertices[:, [0, 2]].max(axis=0).astype(np.float64)
+    cell = max(sim.nav_cell_m, float((hi - lo).max()) / max_cells)
+    rows, cols = (int(math.ceil(float(v) / cell)) + 1 for v in (hi - lo)[::-1])
+    grid = GridSpec(float(lo[0]), float(lo[1]), cell, rows, cols)
     if mesh.semantic_shared:
         vertices, faces = mesh.vertices, mesh.faces
     else:
@@ -144,7 +134,25 @@ def build_floor_plan(
             regions.append(Region(str(entry["name"]), x0, z0, x1, z1))
         except (KeyError, TypeError, ValueError):
             continue
-    return FloorPlan(scene, grid, nav.island.copy(), walls, instance, categories, regions, mesh)
+    return FloorPlan(scene, grid, walls, instance, categories, regions)
+
+
+def simulated_navigable(scene: Path, sim: SimConfig, start: AgentState) -> NavigableGrid:
+    """The navigable island holding ``start`` as a simulator built from ``sim`` gives it
+    (``navigable_grid`` of ``sim.nav_cell_m`` cells): for episodes that did not record it.
+
+    Raises:
+        AeqaError: the simulator cannot be built, or cannot load the scene at ``start``.
+    """
+    from aeqa.envs.simulator import make_simulator
+
+    # The frames are not looked at: the smallest, drawn without OpenGL where meshsim draws.
+    simulator = make_simulator(replace(sim, width=8, height=8, renderer="raycast"))
+    try:
+        simulator.reset(scene, start)
+        return simulator.navigable_grid(sim.nav_cell_m)
+    finally:
+        simulator.close()
 
 
 def _rasterise_band(
@@ -212,40 +220,41 @@ def _rasterise_band(
 
 
 class FloorPlanCache:
-    """Floor plans by scene and level, the most recent few kept (a run visits each scene's
-    episodes together)."""
+    """Floor plans by scene and level, and navigable grids asked of a simulator by scene and
+    start, the most recent few kept (a run visits each scene's episodes together)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
         self._plans: OrderedDict[tuple[str, float, str], FloorPlan | None] = OrderedDict()
+        self._navigable: OrderedDict[tuple[str, str, str], NavigableGrid | None] = OrderedDict()
 
-    def get(
-        self, scene: Path, sim: SimConfig, level_y: float, start_xz: tuple[float, float] | None
-    ) -> FloorPlan | None:
+    def get(self, scene: Path, sim: SimConfig, level_y: float) -> FloorPlan | None:
         """The floor plan, or None (with a log record) where the scene cannot be used."""
         key = (str(scene.resolve()), round(level_y, 2), repr(sim))
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            plan = self._plans[key]
-            if plan is None or start_xz is None or _on_plan(plan, start_xz):
-                return plan
-        try:
-            plan = build_floor_plan(scene, sim, level_y, start_xz)
-        except AeqaError as e:
-            logger.info("%s: no floor plan (%s)", scene, e)
-            plan = None
-        self._plans[key] = plan
+        if key not in self._plans:
+            try:
+                self._plans[key] = build_floor_plan(scene, sim, level_y)
+            except AeqaError as e:
+                logger.info("%s: no floor plan (%s)", scene, e)
+                self._plans[key] = None
+        self._plans.move_to_end(key)
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
-        return plan
+        return self._plans[key]
 
-
-def _on_plan(plan: FloorPlan, xz: tuple[float, float]) -> bool:
-    r, c = plan.grid.world_to_cell_xz(xz[0], xz[1])
-    if not plan.grid.contains(r, c):
-        return False
-    window = plan.navigable[max(r - 4, 0) : r + 5, max(c - 4, 0) : c + 5]
-    return bool(window.any())
+    def navigable(self, scene: Path, sim: SimConfig, start: AgentState) -> NavigableGrid | None:
+        """:func:`simulated_navigable`, or None (with a log record) where it fails."""
+        key = (str(scene.resolve()), repr(np.round(start.position, 2).tolist()), repr(sim))
+        if key not in self._navigable:
+            try:
+                self._navigable[key] = simulated_navigable(scene, sim, start)
+            except AeqaError as e:
+                logger.info("%s: navigable area not asked of the simulator (%s)", scene, e)
+                self._navigable[key] = None
+        self._navigable.move_to_end(key)
+        while len(self._navigable) > self.size:
+            self._navigable.popitem(last=False)
+        return self._navigable[key]
 
 
 # --- what the agent saw, step by step --------------------------------------------------------
@@ -341,7 +350,8 @@ class TopDownMap:
 
     Attributes:
         grid: the display grid (world x along columns, z along rows).
-        navigable: (rows, cols) bool, the scene's navigable island (all False without a scene).
+        navigable: (rows, cols) bool, the navigable island (the episode's record, else asked
+            of a simulator; all False where neither could be had).
         walls: (rows, cols) bool, the scene's walls.
         instance: (rows, cols) int32, the scene's topmost object per cell (0: none).
         categories: instance id -> category.
@@ -352,7 +362,7 @@ class TopDownMap:
         regions: named rooms of generated scenes.
         occupancy: the memory's occupancy map (for its parameters), or None.
         notes: what could not be drawn, and why.
-        plan: the scene's floor plan it was drawn from, or None.
+        plan: the scene's walls and objects it was drawn from, or None.
     """
 
     grid: GridSpec
@@ -464,18 +474,20 @@ def resample(
 
 
 def build_topdown(episode: EpisodeData, plans: FloorPlanCache | None = None) -> TopDownMap:
-    """The top-down map of an episode from whatever its folder holds.
+    """The top-down map of an episode from whatever its folder holds (and its scene, where its
+    files are still there).
 
     Raises:
-        AeqaError: nothing to draw (no trajectory, no memory and no scene).
+        AeqaError: nothing to draw (no trajectory, no memory, no navigable area and no scene).
     """
     notes: list[str] = []
-    plan = _floor_plan_of(episode, plans or FloorPlanCache(), notes)
+    plans = plans or FloorPlanCache()
+    plan, navigable_grid = _scene_layers_of(episode, plans, notes)
     occupancy = episode.occupancy
     poses = episode.poses
     boxes: list[tuple[float, float, float, float]] = []
-    if plan is not None and plan.navigable.any():
-        boxes.append(_cells_box(plan.grid, plan.navigable, pad_m=0.6))
+    if navigable_grid is not None and navigable_grid.mask.any():
+        boxes.append(_cells_box(navigable_grid.grid, navigable_grid.mask, pad_m=0.6))
     if occupancy is not None and np.any(occupancy.state != UNKNOWN):
         boxes.append(_cells_box(occupancy.grid, occupancy.state != UNKNOWN, pad_m=0.3))
     if poses is not None:
@@ -500,17 +512,23 @@ def build_topdown(episode: EpisodeData, plans: FloorPlanCache | None = None) -> 
     )
     shape = (grid.rows, grid.cols)
     last_step = int(poses.steps[-1]) if poses is not None else 0
+    if navigable_grid is not None:
+        navigable = resample(navigable_grid.grid, navigable_grid.mask, grid, False)
+    else:
+        navigable = np.zeros(shape, dtype=bool)
     if plan is not None:
-        navigable = resample(plan.grid, plan.navigable, grid, False)
         walls = resample(plan.grid, plan.walls, grid, False)
         instance = resample(plan.grid, plan.instance, grid, 0)
         categories, regions = dict(plan.categories), list(plan.regions)
     else:
-        navigable, walls = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+        walls = np.zeros(shape, dtype=bool)
         instance, categories, regions = np.zeros(shape, dtype=np.int32), {}, []
     if occupancy is not None:
         state = resample(occupancy.grid, occupancy.state, grid, UNKNOWN)
-        if poses is not None:
+        recorded = episode.first_seen
+        if recorded is not None and recorded.shape == occupancy.state.shape:
+            first = recorded_first_seen(recorded, occupancy.state, last_step)
+        elif poses is not None:
             first = first_seen_steps(occupancy, poses, episode.config.sim.hfov_deg)
         else:
             first = np.where(occupancy.state != UNKNOWN, last_step, NEVER).astype(np.int32)
@@ -538,24 +556,43 @@ def build_topdown(episode: EpisodeData, plans: FloorPlanCache | None = None) -> 
     )
 
 
-def _floor_plan_of(
+def recorded_first_seen(first_seen: np.ndarray, state: np.ndarray, last_step: int) -> np.ndarray:
+    """(rows, cols) int32 first-seen steps for the map from those the occupancy map recorded
+    (-1: never): :data:`NEVER` where unseen, and the last step for cells known without a step
+    (marked by other means than a frame)."""
+    first = np.where(first_seen >= 0, first_seen, NEVER).astype(np.int32)
+    first[(state != UNKNOWN) & (first == NEVER)] = last_step
+    return first
+
+
+def _scene_layers_of(
     episode: EpisodeData, plans: FloorPlanCache, notes: list[str]
-) -> FloorPlan | None:
+) -> tuple[FloorPlan | None, NavigableGrid | None]:
+    """The scene's walls and objects (None where its files are gone) and the navigable area:
+    the episode's record, else asked of a simulator (None where neither can be had)."""
     scene_name = episode.result.scene if episode.result is not None else ""
     scene = resolve_scene(scene_name, episode.folder)
-    if scene is None:
-        why = f"scene {scene_name} not found" if scene_name else "no scene recorded"
-        notes.append(f"{why}: walls, objects and navigable area not drawn")
-        return None
-    start_xz = None
-    if episode.poses is not None:
-        p = episode.poses.positions[0]
-        start_xz = (float(p[0]), float(p[2]))
-    level = episode.poses.positions[0, 1] if episode.poses is not None else episode.floor_y
-    plan = plans.get(scene, episode.config.sim, float(level), start_xz)
-    if plan is None:
-        notes.append(f"scene {scene_name} unusable: walls, objects and navigable area not drawn")
-    return plan
+    sim = episode.config.sim
+    poses = episode.poses
+    navigable = episode.navigable
+    plan = None
+    if scene is not None:
+        level = poses.positions[0, 1] if poses is not None else episode.floor_y
+        plan = plans.get(scene, sim, float(level))
+        if navigable is None and poses is not None:
+            start = AgentState(poses.positions[0], poses.rotations[0])
+            navigable = plans.navigable(scene, sim, start)
+    missing = [] if plan is not None else ["walls", "objects"]
+    if navigable is None:
+        missing.append("navigable area")
+    if missing:
+        if scene is None:
+            why = f"scene {scene_name} not found" if scene_name else "no scene recorded"
+        else:
+            why = f"scene {scene_name} unusable"
+        what = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        notes.append(f"{why}: {what} not drawn")
+    return plan, navigable
 
 
 def _cells_box(grid: GridSpec, mask: np.ndarray, pad_m: float) -> tuple[float, float, float, float]:

@@ -4,11 +4,11 @@ Egocentric frames come from the first source that exists:
 
 1. the frames the episode saved (``frames/NNNN.png``, with ``save_frames=true`` or
    ``aeqa explore --save-frames``);
-2. views re-rendered from the scene, where its files exist, with meshsim's renderer (``auto``:
-   the ray caster on a CPU) at each recorded pose: the camera's height and field of view come
-   from the run's config and its tilt follows the ``look_up`` / ``look_down`` actions, so a
-   view is what the agent saw, at a reduced resolution. The renderer is driven directly, not
-   through a simulator: no navigable area is built and no pose is snapped;
+2. views re-rendered from the scene, where its files exist, by a simulator built from the run's
+   config (its backend and renderer, at a reduced resolution) and reset at the episode's start:
+   at each recorded pose it is put there (``set_state``, no snapping) and looks
+   (``observe``), its camera tilted by the ``look_up`` / ``look_down`` actions as the agent's
+   was, so a view is what the agent saw;
 3. none: the video shows the map alone and says so.
 
 Frames are drawn with Pillow on the map's raster layers (:meth:`aeqa.viz.topdown.TopDownMap.rgb`),
@@ -21,15 +21,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aeqa.envs.errors import AeqaError
+from aeqa.envs.types import LOOK_DOWN, LOOK_UP, AgentState
 from aeqa.viz import colors
-from aeqa.viz.data import EpisodeData, Poses
+from aeqa.viz.data import EpisodeData, Poses, resolve_scene
 from aeqa.viz.topdown import TopDownMap, map_picture
+
+if TYPE_CHECKING:
+    from aeqa.envs.simulator import Simulator
 
 logger = logging.getLogger(__name__)
 
@@ -51,33 +56,44 @@ class EgocentricFrames:
     def __init__(self, episode: EpisodeData, topdown: TopDownMap) -> None:
         self.episode = episode
         self.source = "none"
-        self._renderer: Any = None
-        self._tilts: np.ndarray | None = None
+        self._sim: Simulator | None = None
+        self._scene: Path | None = None
+        self._at = -1
         poses = episode.poses
         if poses is not None and episode.frames:
             self.source = "saved frames"
-        elif poses is not None and topdown.plan is not None and topdown.plan.mesh is not None:
+            return
+        scene_name = episode.result.scene if episode.result is not None else ""
+        self._scene = resolve_scene(scene_name, episode.folder)
+        if poses is not None and self._scene is not None:
             try:
-                self._renderer = self._make_renderer(episode, topdown)
-                self._tilts = _tilts(poses, episode)
+                self._sim = self._make_simulator(episode)
+                self._restart()
                 self.source = "re-rendered from the scene"
             except AeqaError as e:
                 logger.info("%s: views not re-rendered (%s)", episode.folder, e)
+                self.close()
 
     @staticmethod
-    def _make_renderer(episode: EpisodeData, topdown: TopDownMap) -> Any:
-        from aeqa.envs.meshsim.renderer import CameraSpec, make_renderer
+    def _make_simulator(episode: EpisodeData) -> Simulator:
+        from aeqa.envs.simulator import make_simulator
 
         sim = episode.config.sim
         scale = min(1.0, RENDER_MAX_SIDE / max(sim.width, sim.height))
-        camera = CameraSpec(
-            max(2, int(round(sim.width * scale))),
-            max(2, int(round(sim.height * scale))),
-            sim.hfov_deg,
-            sim.max_depth_m,
+        return make_simulator(
+            replace(
+                sim,
+                width=max(2, int(round(sim.width * scale))),
+                height=max(2, int(round(sim.height * scale))),
+            )
         )
-        assert topdown.plan is not None and topdown.plan.mesh is not None
-        return make_renderer(sim.renderer, topdown.plan.mesh, camera)
+
+    def _restart(self) -> None:
+        """Reset the simulator at the episode's first pose (the camera's tilt as configured)."""
+        poses = self.episode.poses
+        assert self._sim is not None and self._scene is not None and poses is not None
+        self._sim.reset(self._scene, AgentState(poses.positions[0], poses.rotations[0]))
+        self._at = 0
 
     def frame(self, index: int) -> np.ndarray | None:
         """(H, W, 3) uint8 view at pose ``index`` of the trajectory, or None."""
@@ -104,36 +120,21 @@ class EgocentricFrames:
             return None
 
     def _render(self, poses: Poses, index: int) -> np.ndarray:
-        from aeqa.envs.geometry import T_world_camera_from_agent
-
-        assert self._tilts is not None
-        sim = self.episode.config.sim
-        T = T_world_camera_from_agent(
-            poses.positions[index],
-            poses.rotations[index],
-            sim.camera_height_m,
-            float(self._tilts[index]),
-        )
-        return np.asarray(self._renderer.render(T).rgb)
+        assert self._sim is not None
+        if index < self._at:
+            self._restart()
+        # The camera's tilt is the simulator's, not the pose's: replay the look actions.
+        for action in poses.actions[self._at + 1 : index + 1]:
+            if action in (LOOK_UP, LOOK_DOWN):
+                self._sim.step(action)
+        self._at = index
+        self._sim.set_state(AgentState(poses.positions[index], poses.rotations[index]))
+        return np.asarray(self._sim.observe().rgb)
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-
-
-def _tilts(poses: Poses, episode: EpisodeData) -> np.ndarray:
-    """(N,) camera tilt in degrees at each pose, following the look actions."""
-    sim = episode.config.sim
-    tilt = sim.camera_tilt_deg
-    out = np.empty(len(poses))
-    for i, action in enumerate(poses.actions):
-        if action == "look_up":
-            tilt = min(tilt + sim.agent.tilt_angle_deg, 90.0)
-        elif action == "look_down":
-            tilt = max(tilt - sim.agent.tilt_angle_deg, -90.0)
-        out[i] = tilt
-    return out
+        if self._sim is not None:
+            self._sim.close()
+            self._sim = None
 
 
 def frame_indices(count: int, max_frames: int = MAX_FRAMES) -> np.ndarray:

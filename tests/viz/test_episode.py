@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aeqa.envs.types import AgentState
 from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
 from aeqa.viz import colors
 from aeqa.viz.data import Poses, load_episode
@@ -19,6 +20,9 @@ from aeqa.viz.topdown import (
     build_topdown,
     first_seen_steps,
     nice_length,
+    recorded_first_seen,
+    resample,
+    simulated_navigable,
     title_lines,
     topdown_figure,
 )
@@ -249,3 +253,124 @@ def test_memory_legend_and_scale_bar_fit_a_long_low_picture() -> None:
     assert legend.x1 <= fig.bbox.width + 1
     ax = fig.axes[0]
     assert _window(_scale_bar_of(ax), fig).y1 <= _window(ax, fig).y0 + 1
+
+
+def _copy_run(explored: Path, to: Path) -> Path:
+    """A copy of the run that holds ``explored`` (its config with it); the copied episode."""
+    shutil.copytree(explored.parent.parent, to)
+    return to / "episodes" / explored.name
+
+
+def test_map_reads_what_the_episode_recorded_after_the_scene_is_gone(
+    explored: Path, viz_scene: Path, tmp_path: Path
+) -> None:
+    """The navigable area and the first-seen steps come from the episode folder: the map still
+    shows them once the scene's files are deleted."""
+    scene = tmp_path / "scene" / viz_scene.name
+    scene.parent.mkdir()
+    for path in viz_scene.parent.glob(viz_scene.name + ".*"):
+        shutil.copy(path, scene.parent / path.name)
+    copy = _copy_run(explored, tmp_path / "run")
+    record = json.loads((copy / "episode.json").read_text())
+    record["scene"] = str(scene)
+    (copy / "episode.json").write_text(json.dumps(record))
+    episode = load_episode(copy)
+    assert episode.problems == [] and episode.navigable is not None
+    assert episode.first_seen is not None and episode.occupancy is not None
+    with_scene = build_topdown(episode)
+    assert with_scene.notes == [] and with_scene.walls.any()
+    # The record is the simulator's island at the start, as it gives it now.
+    assert episode.poses is not None
+    start = AgentState(episode.poses.positions[0], episode.poses.rotations[0])
+    asked = simulated_navigable(scene, episode.config.sim, start)
+    assert np.array_equal(asked.mask, episode.navigable.mask)
+    assert (asked.origin_x, asked.origin_z) == (
+        episode.navigable.origin_x,
+        episode.navigable.origin_z,
+    )
+    for path in scene.parent.glob(scene.name + ".*"):
+        path.unlink()
+    episode = load_episode(copy)
+    topdown = build_topdown(episode)
+    assert topdown.notes == [f"scene {scene} not found: walls and objects not drawn"]
+    assert not topdown.walls.any() and topdown.plan is None
+    assert np.array_equal(topdown.navigable, with_scene.navigable) and topdown.navigable.any()
+    expected = resample(episode.navigable.grid, episode.navigable.mask, topdown.grid, False)
+    assert np.array_equal(topdown.navigable, expected)
+    # Cells first seen at the step the memory recorded, not reconstructed from poses.
+    assert episode.first_seen is not None and episode.occupancy is not None
+    first = recorded_first_seen(episode.first_seen, episode.occupancy.state, topdown.last_step)
+    assert np.array_equal(
+        topdown.first_seen, resample(episode.occupancy.grid, first, topdown.grid, NEVER)
+    )
+    assert len(np.unique(episode.first_seen[episode.first_seen >= 0])) > 10
+    written = visualize(copy, VisualizeOptions(out=tmp_path / "out", video=False, memory=False))
+    assert_not_blank(written[0], min_colors=30)
+
+
+def test_episode_without_records_asks_the_simulator(explored: Path, tmp_path: Path) -> None:
+    """An episode written before the navigable area and first-seen steps were recorded: the
+    navigable area is asked of a simulator built from the run's config, and the steps are
+    reconstructed from the poses."""
+    recorded = build_topdown(load_episode(explored))
+    copy = _copy_run(explored, tmp_path / "run")
+    (copy / "navigable.npz").unlink()
+    occupancy_path = copy / "memory" / "occupancy.npz"
+    with np.load(occupancy_path) as npz:
+        saved = {k: npz[k] for k in npz.files if k != "first_seen"}
+    np.savez_compressed(occupancy_path, **saved)
+    episode = load_episode(copy)
+    assert episode.problems == [] and episode.navigable is None and episode.first_seen is None
+    topdown = build_topdown(episode)
+    assert topdown.notes == []
+    assert np.array_equal(topdown.navigable, recorded.navigable)
+    assert np.array_equal(topdown.state_at(topdown.last_step) != UNKNOWN, topdown.state != UNKNOWN)
+    seen_area = [np.count_nonzero(topdown.first_seen <= s) for s in (0, 10, 20, 30)]
+    assert seen_area == sorted(seen_area) and seen_area[0] > 0
+
+
+def test_re_rendered_views_are_the_views_the_agent_saw(explored: Path) -> None:
+    """Views re-rendered through the simulator at the recorded poses match the frames the
+    episode saved (same size here: 120 x 90 is under the re-rendering's limit)."""
+    episode = load_episode(explored)
+    saved = EgocentricFrames(episode, build_topdown(episode))
+    unsaved = load_episode(explored)
+    unsaved.frames = {}
+    rendered = EgocentricFrames(unsaved, build_topdown(unsaved))
+    assert rendered.source == "re-rendered from the scene"
+    try:
+        for index in (0, 7, 19, 30, 12):  # backwards too
+            a, b = saved.frame(index), rendered.frame(index)
+            assert a is not None and b is not None and a.shape == b.shape
+            assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0, index
+    finally:
+        rendered.close()
+
+
+def test_re_rendered_views_follow_the_camera_tilt(explored: Path, tmp_path: Path) -> None:
+    """``look_down`` / ``look_up`` steps tilt the re-rendered camera as they tilted the agent's."""
+    from aeqa.envs.simulator import make_simulator
+    from aeqa.envs.types import LOOK_DOWN, LOOK_UP
+
+    copy = _copy_run(explored, tmp_path / "run")
+    shutil.rmtree(copy / "frames")
+    record = json.loads((copy / "episode.json").read_text())
+    pose = {"position": record["start_position"], "rotation": record["start_rotation"]}
+    actions = [LOOK_DOWN, LOOK_DOWN, LOOK_UP]
+    steps = [{"step": i + 1, "action": a, "collided": False, **pose} for i, a in enumerate(actions)]
+    (copy / "trajectory.json").write_text(json.dumps(steps))
+    episode = load_episode(copy)
+    rendered = EgocentricFrames(episode, build_topdown(episode))
+    sim = make_simulator(episode.config.sim)
+    try:
+        start = AgentState(np.array(pose["position"]), np.array(pose["rotation"]))
+        expected = [sim.reset(record["scene"], start).rgb]
+        expected += [sim.step(action).rgb for action in actions]
+        for index in (1, 2, 3, 0, 2):
+            view = rendered.frame(index)
+            assert view is not None
+            assert np.abs(view.astype(int) - expected[index].astype(int)).mean() < 1.0, index
+        assert np.abs(expected[2].astype(int) - expected[0].astype(int)).mean() > 5.0
+    finally:
+        sim.close()
+        rendered.close()
