@@ -3,11 +3,19 @@
 Cells are ``cell_m`` squares on the floor plane (world x, z). A frame marks as *occupied* the
 cells under points in the agent's body band (above the floor by more than ``max_climb`` and
 below ``agent_height``), and as *free* the floor the view reaches before the first obstacle in
-each direction, so floor too close to be in view (below a level camera) still counts as seen.
+each direction, so floor too close to be in view (below a level camera) still counts as seen,
+and the floor seen beyond it (behind a bed, past a chair) under the pixels that show it.
 Directions are bearings on the floor plane of the back-projected points, not image columns: a
 tilted camera's columns fan out (with HFOV 120 tilted -30 degrees, floor seen low in a column
-lies tens of degrees further out than the column's level bearing). Frontiers are clusters of
-free cells next to unknown ones.
+lies tens of degrees further out than the column's level bearing).
+
+Where a ray looking down crosses the floor's plane without meeting anything (no hit within the
+sensor's range, or a hit below the floor: the scene's open edge, a drop-off, a stairwell), the
+cells it crossed the plane in are *void*: seen, and not floor. So the border of a platform
+seen with nothing beyond it is a boundary, not unknown space. Void counts as an obstacle for
+clearance and never turns free; floor seen directly wins over it in the frame that sees both.
+
+Frontiers are clusters of free cells next to unknown ones.
 """
 
 from __future__ import annotations
@@ -21,9 +29,14 @@ from scipy import ndimage
 from aeqa.envs.geometry import GridSpec, backproject_world, focal_px
 from aeqa.envs.types import Observations
 
+#: a floor hit this close to the floor's plane (m) lies on it
+_ON_PLANE_M = 0.03
+
 UNKNOWN = 0
 FREE = 1
 OCCUPIED = 2
+#: seen, and no floor there (see the module docstring)
+VOID = 3
 
 
 @dataclass
@@ -145,6 +158,31 @@ class OccupancyMap:
             obstacle_px = (first[obstacle], span[obstacle], distance[obstacle])
         bearing_range = self._bearing_ranges(floor_px, obstacle_px, bins)
         self._carve(cam_xz, bearing_range)
+        # Floor seen beyond the first obstacle of its bearing (behind a bed, past a chair):
+        # the cells its pixels cover, up to the centre of the last floor pixel below
+        # something else (a wall's foot, the far edge of the floor behind a sofa).
+        carved_m = bearing_range[first] if first.shape[0] > 1 else bearing_range[first[0]]
+        beyond = floor & (distance > carved_m + self.cell_m)
+        if np.any(beyond):
+            # Pixels on the floor's plane: their footprints, but for the last one below
+            # something else (the foot of a wall, the far side of a rug), whose footprint
+            # beyond its centre or to its sides may lie behind that something: from its
+            # centre back towards the camera only. Floor by height alone (the foot of a wall,
+            # within the climb height) is left to the free carve.
+            flat = beyond & (np.abs(height) <= _ON_PLANE_M)
+            flat_above = np.zeros_like(flat)
+            flat_above[1:] = flat[:-1]
+            inner = flat & flat_above
+            hits = (px, pz)
+            self._mark_footprints(inner, T, obs.hfov_deg, FREE, 0.5, 0.5, hits)
+            self._mark_footprints(flat & ~inner, T, obs.hfov_deg, FREE, 0.5, 0.0, hits, 0.0)
+        # Void: rays that passed the floor's plane without meeting anything. Their footprints
+        # reach to the neighbouring pixels' centres: free space ends at the centre of the last
+        # floor pixel, and the half pixel beyond it would otherwise stay an unknown sliver
+        # along the edge (a frontier that hides nothing). Floor is marked first, so void
+        # never takes a cell seen as floor.
+        passed = (depth <= 0) | (height < -self.max_climb_m)
+        self._mark_footprints(passed, T, obs.hfov_deg, VOID, 1.0, 1.0)
         if np.any(obstacle):
             rows, cols = self.grid.world_to_cells(np.stack([px[obstacle], pz[obstacle]], axis=1))
             counts = np.bincount(rows * self.grid.cols + cols, minlength=self.hits.size)
@@ -197,6 +235,91 @@ class OccupancyMap:
         window = self.state[r0 : r1 + 1, c0 : c1 + 1]
         window[free & (window == UNKNOWN)] = FREE
 
+    def _mark_footprints(
+        self,
+        pixels: np.ndarray,
+        T_world_camera: np.ndarray,
+        hfov_deg: float,
+        value: int,
+        down_px: float,
+        up_px: float,
+        hits_xz: tuple[np.ndarray, np.ndarray] | None = None,
+        side_px: float = 0.5,
+    ) -> None:
+        """Set unknown cells to ``value`` under the floor-plane footprints of ``pixels``
+        ((H, W) bool) whose rays look down.
+
+        A pixel's footprint on a plane is a quadrilateral (the plane points of its corner
+        rays); it is sampled finer than a cell, so far pixels (tens of centimetres deep) leave
+        no unknown gaps. It reaches ``down_px``, ``up_px`` and ``side_px`` pixels below, above
+        and to each side of the pixel's centre (0.5: the pixel's own edges). Corners whose
+        rays point at or above the horizon, or meet the plane beyond ``max_range_m``, are
+        pulled in along their bearing to that range. With ``hits_xz`` ((H, W) world x and z of
+        each pixel's hit), footprints are moved to be centred on the hits: a hit a little
+        above the plane (the foot of a wall, within the climb height) lies short of where its
+        ray meets the plane.
+        """
+        passed = pixels
+        h, w = passed.shape
+        T = np.asarray(T_world_camera, dtype=np.float64)
+        R, t = T[:3, :3], T[:3, 3]
+        above_m = float(t[1]) - self.floor_y
+        if above_m <= self.max_climb_m:
+            return
+        f = focal_px(w, hfov_deg)
+        x = (np.arange(w) + 0.5 - w / 2.0) / f
+        y = -(np.arange(h) + 0.5 - h / 2.0) / f
+        down = np.add.outer(y * R[1, 1] - R[1, 2], x * R[1, 0]) < 0
+        rows, cols = np.nonzero(passed & down)
+        if len(rows) == 0:
+            return
+        reach = self.max_range_m
+        down, up, side = down_px / f, up_px / f, side_px / f
+        corners = []
+        for dy, dx in ((-down, -side), (-down, side), (up, -side), (up, side)):
+            # Camera-frame ray (x, y, -1) through a pixel corner, in the world frame.
+            ray = np.stack([x[cols] + dx, y[rows] + dy, -np.ones(len(rows))], axis=1) @ R.T
+            flat = np.hypot(ray[:, 0], ray[:, 2])
+            safe = np.where(ray[:, 1] < 0, -ray[:, 1], 1.0)
+            distance = np.where(ray[:, 1] < 0, above_m * flat / safe, np.inf)
+            scale = np.minimum(distance, reach) / np.maximum(flat, 1e-9)
+            corners.append((ray[:, 0] * scale, ray[:, 2] * scale, distance))
+        near = np.minimum(corners[0][2], corners[1][2])
+        keep = near < reach
+        if not np.any(keep):
+            return
+        cx = np.stack([c[0][keep] for c in corners], axis=1)  # (N, 4) x offsets from the camera
+        cz = np.stack([c[1][keep] for c in corners], axis=1)
+        if hits_xz is not None:
+            ray = np.stack([x[cols], y[rows], -np.ones(len(rows))], axis=1)[keep] @ R.T
+            scale = above_m / -ray[:, 1]
+            cx += (hits_xz[0][rows, cols][keep] - t[0] - ray[:, 0] * scale)[:, None]
+            cz += (hits_xz[1][rows, cols][keep] - t[2] - ray[:, 2] * scale)[:, None]
+        depth_m = np.hypot(cx[:, 2] - cx[:, 0], cz[:, 2] - cz[:, 0])
+        width_m = np.hypot(cx[:, 3] - cx[:, 2], cz[:, 3] - cz[:, 2])
+        spacing = 0.5 * self.cell_m
+        n_v = np.clip(np.ceil(depth_m / spacing), 1, 400).astype(np.int64) + 1
+        n_h = np.clip(np.ceil(width_m / spacing), 1, 400).astype(np.int64) + 1
+        count = n_v * n_h
+        pixel = np.repeat(np.arange(len(count)), count)
+        k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        u = (k % n_h[pixel]) / (n_h[pixel] - 1)
+        v = (k // n_h[pixel]) / (n_v[pixel] - 1)
+        # Bilinear in the quadrilateral: lower edge (corners 0, 1) to upper edge (2, 3).
+        px = (1 - v) * ((1 - u) * cx[pixel, 0] + u * cx[pixel, 1]) + v * (
+            (1 - u) * cx[pixel, 2] + u * cx[pixel, 3]
+        )
+        pz = (1 - v) * ((1 - u) * cz[pixel, 0] + u * cz[pixel, 1]) + v * (
+            (1 - u) * cz[pixel, 2] + u * cz[pixel, 3]
+        )
+        g = self.grid
+        cell_rows = np.floor((pz + t[2] - g.origin_z) / g.cell_m).astype(np.int64)
+        cell_cols = np.floor((px + t[0] - g.origin_x) / g.cell_m).astype(np.int64)
+        inside = (cell_rows >= 0) & (cell_rows < g.rows) & (cell_cols >= 0) & (cell_cols < g.cols)
+        flat_index = np.unique(cell_rows[inside] * g.cols + cell_cols[inside])
+        state = self.state.reshape(-1)
+        state[flat_index[state[flat_index] == UNKNOWN]] = value
+
     # --- queries -----------------------------------------------------------------------------
 
     @property
@@ -206,8 +329,8 @@ class OccupancyMap:
 
     def traversable(self, clearance_m: float | None = None) -> np.ndarray:
         """(rows, cols) bool free cells farther than ``clearance_m`` (default: the agent's
-        radius) from occupied ones."""
-        occupied = self.state == OCCUPIED
+        radius) from occupied and void ones."""
+        occupied = blocked_mask(self.state)
         clearance = ndimage.distance_transform_edt(~occupied) * self.cell_m
         margin = self.agent_radius_m if clearance_m is None else clearance_m
         return (self.state == FREE) & (clearance > margin)
@@ -300,18 +423,23 @@ class OccupancyMap:
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
+def blocked_mask(state: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool cells the agent cannot stand near: occupied, or void (no floor)."""
+    return (state == OCCUPIED) | (state == VOID)
+
+
 def frontier_mask(state: np.ndarray, wall_gap_cells: int = 0) -> np.ndarray:
     """(rows, cols) bool free cells with an unknown 4-neighbour, for a (rows, cols) uint8 state
     grid (or a window of one).
 
     With ``wall_gap_cells`` > 0, unknown cells within that many cells (Chebyshev) of an
-    occupied one do not count: the unseen sliver between seen floor and a wall, or a gap in
-    a wall's line of hits, hides no floor worth a visit.
+    occupied or void one do not count: the unseen sliver between seen floor and a wall or a
+    drop-off, or a gap in a wall's line of hits, hides no floor worth a visit.
     """
     unknown = state == UNKNOWN
     if wall_gap_cells > 0:
         near_wall = ndimage.binary_dilation(
-            state == OCCUPIED, structure=np.ones((3, 3), bool), iterations=wall_gap_cells
+            blocked_mask(state), structure=np.ones((3, 3), bool), iterations=wall_gap_cells
         )
         unknown &= ~near_wall
     return ndimage.binary_dilation(unknown, structure=_CROSS) & (state == FREE)

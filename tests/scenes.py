@@ -68,11 +68,16 @@ def write_box_scene(
 
     Instance ids follow the order of :func:`box_room_boxes`, then ``extra``, starting at 1.
     """
+    return write_boxes(folder, name, box_room_boxes(with_floor) + list(extra))
+
+
+def write_boxes(folder: Path, name: str, boxes: Sequence[Box]) -> Path:
+    """Write a scene of axis-aligned boxes (Y-up world coordinates) in HM3D's layout; return
+    the basename. Instance ids follow the order of ``boxes``, starting at 1."""
     folder.mkdir(parents=True, exist_ok=True)
-    boxes = box_room_boxes(with_floor) + list(extra)
     render, semantic, instances = [], [], []
     for i, box in enumerate(boxes, start=1):
-        key_linear = (60 + 11 * i, 200 - 7 * i, 90 + 13 * i)
+        key_linear = ((60 + 11 * i) % 256, (200 - 7 * i) % 256, (90 + 13 * i) % 256)
         render.append(_box_mesh(box, box.rgb))
         semantic.append(_box_mesh(box, key_linear))
         key_hex = rgb_to_hex(linear_to_srgb_u8(np.array(key_linear, dtype=np.uint8)))
@@ -84,6 +89,42 @@ def write_box_scene(
     write_semantic_txt(folder / f"{name}.semantic.txt", instances)
     (folder / f"{name}.stage_config.json").write_text(json.dumps(stage_config(name)))
     return folder / name
+
+
+#: half side of the open plane (m): a 20 m x 20 m floor, as habitat-sim's ``stage_floor1.glb``
+PLANE_HALF_M = 10.0
+
+
+def open_plane_boxes(seed: int = 0, pieces: int = 14) -> list[Box]:
+    """A 20 m x 20 m floor slab (top at y = 0, x and z in [-10, 10]) with no walls and no
+    ceiling, so its border is a drop-off into nothing, and ``pieces`` furniture boxes (0.4 to
+    2.5 m wide, 0.4 to 1.9 m tall) at seeded spots at least 1.2 m apart and 0.8 m inside the
+    border."""
+    rng = np.random.default_rng(seed)
+    half = PLANE_HALF_M
+    boxes = [Box("floor", "floor", (-half, -0.1, -half), (half, 0.0, half), (120, 110, 100))]
+    categories = ("table", "sofa", "cabinet", "bookshelf", "bed", "plant")
+    placed: list[tuple[np.ndarray, np.ndarray]] = []
+    while len(placed) < pieces:
+        size = rng.uniform(0.4, 2.5, size=2)
+        centre = rng.uniform(-half + 0.8 + size / 2, half - 0.8 - size / 2)
+        lo, hi = centre - size / 2, centre + size / 2
+        if any(np.all(lo < b_hi + 1.2) and np.all(b_lo < hi + 1.2) for b_lo, b_hi in placed):
+            continue
+        placed.append((lo, hi))
+        i = len(placed)
+        height = float(rng.uniform(0.4, 1.9))
+        colour = (int(40 + 12 * i), int(160 - 5 * i), int(60 + 9 * i))
+        boxes.append(
+            Box(
+                f"piece_{i}",
+                categories[i % len(categories)],
+                (float(lo[0]), 0.0, float(lo[1])),
+                (float(hi[0]), height, float(hi[1])),
+                colour,
+            )
+        )
+    return boxes
 
 
 def write_scannet_box_room(folder: Path, stem: str = "scene0000_00") -> Path:

@@ -11,9 +11,18 @@ import pytest
 from aeqa.envs.config import SimConfig
 from aeqa.envs.geometry import camera_ray_directions, quat_from_yaw
 from aeqa.envs.simulator import make_simulator
-from aeqa.envs.types import AgentState
-from aeqa.mapping.occupancy import FREE, UNKNOWN, OccupancyMap
-from tests.scenes import PILLAR_MAX, PILLAR_MIN, ROOM_X, ROOM_Z, analytic_box_room_depth
+from aeqa.envs.types import TURN_LEFT, AgentState
+from aeqa.mapping.occupancy import FREE, UNKNOWN, VOID, OccupancyMap, frontier_mask
+from tests.scenes import (
+    PILLAR_MAX,
+    PILLAR_MIN,
+    ROOM_X,
+    ROOM_Z,
+    Box,
+    analytic_box_room_depth,
+    write_box_scene,
+    write_boxes,
+)
 
 #: (position, yaw in degrees): beside a wall, and facing the pillar
 POSES = [((-2.0, 0.0, 1.2), -60.0), ((-1.5, 0.0, 0.0), -90.0), ((2.0, 0.0, -1.2), 120.0)]
@@ -103,3 +112,97 @@ def test_first_seen_records_the_step_that_made_each_cell_known(box_room: Path) -
     for obs in frames:
         counted.update(obs)
     assert set(np.unique(counted.first_seen).tolist()) == {-1, 0, 1}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6 m x 6 m floor slab (x, z in [-3, 3], top at y = 0) with nothing around it: its
+    border is a drop-off into nothing."""
+    floor = Box("floor", "floor", (-3.0, -0.1, -3.0), (3.0, 0.0, 3.0), (120, 110, 100))
+    return write_boxes(tmp_path_factory.mktemp("platform"), "platform", [floor])
+
+
+@pytest.mark.parametrize(("tilt_deg", "hfov_deg"), [(0.0, 90.0), (-30.0, 120.0)])
+def test_a_seen_drop_off_is_not_a_frontier(
+    platform: Path, tilt_deg: float, hfov_deg: float
+) -> None:
+    """Facing the platform's far edge 4.5 m ahead, the cells beyond it that the view passed
+    over become void, so the edge is a boundary; only the unseen sides of the view stay
+    frontiers."""
+    config = SimConfig(
+        width=160, height=120, hfov_deg=hfov_deg, camera_tilt_deg=tilt_deg, renderer="raycast"
+    )
+    sim = make_simulator(config)
+    try:
+        obs = sim.reset(platform, AgentState(np.array([0.0, 0.0, 1.5]), quat_from_yaw(0.0)))
+    finally:
+        sim.close()
+    occupancy = OccupancyMap(floor_y=0.0)
+    occupancy.update(obs)
+    g = occupancy.grid
+    xs = g.origin_x + (np.arange(g.cols) + 0.5) * g.cell_m
+    zs = g.origin_z + (np.arange(g.rows) + 0.5) * g.cell_m
+    x, z = np.meshgrid(xs, zs)
+    # The view's centre beyond the far edge (z = -3) and within the map's range: passed over.
+    beyond = (np.abs(x) < 1.0) & (z < -3.2) & (z > -4.0)
+    assert np.all(occupancy.state[beyond] == VOID)
+    # Void never lies on the platform but within a pixel's footprint of its edge (where the
+    # edge lies between two pixels' centres: 27 cm deep at 4.5 m for these tilted 120-degree
+    # pixels), nor free floor off it.
+    on_platform = (np.abs(x) < 2.7) & (np.abs(z) < 2.7)
+    assert not np.any(occupancy.state[on_platform] == VOID)
+    assert not np.any(occupancy.state[(np.abs(x) > 3.05) | (np.abs(z) > 3.05)] == FREE)
+    front = frontier_mask(occupancy.state, wall_gap_cells=1)
+    near_far_edge = (np.abs(x) < 1.5) & (z < -2.5)
+    assert occupancy.state[near_far_edge].tolist().count(FREE) > 100
+    assert not np.any(front[near_far_edge])
+    # The frontier that is left is where the view did not reach, and the map offers it.
+    assert np.any(front)
+    assert all(f.centroid[2] > -2.5 for f in occupancy.frontiers(obs.state.position))
+
+
+def test_no_void_where_there_is_floor(box_room: Path) -> None:
+    """In a closed room every ray meets floor, wall or furniture: nothing turns void, and a
+    full turn leaves no frontier."""
+    sim = make_simulator(SimConfig(width=160, height=120, renderer="raycast"))
+    try:
+        obs = sim.reset(box_room, AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(0.0)))
+        occupancy = OccupancyMap(floor_y=0.0)
+        for _ in range(12):
+            occupancy.update(obs)
+            obs = sim.step(TURN_LEFT)
+    finally:
+        sim.close()
+    assert not np.any(occupancy.state == VOID)
+    assert np.count_nonzero(occupancy.state == FREE) * occupancy.cell_m**2 > 15.0
+
+
+def test_floor_seen_behind_low_furniture_is_free(tmp_path: Path) -> None:
+    """A 0.3 m high box (a bed's height) stops the free carve along its bearings, but the camera
+    at 1.5 m sees the floor behind it: those cells turn free, and the box's own do not."""
+    bed = Box("bed", "bed", (-1.0, 0.0, 0.6), (-0.5, 0.3, 1.4), (30, 60, 160))
+    scene = write_box_scene(tmp_path / "scene", extra=[bed])
+    sim = make_simulator(SimConfig(width=320, height=240, renderer="raycast"))
+    camera = np.array([-2.5, 0.0])
+    try:
+        obs = sim.reset(scene, AgentState(np.array([-2.5, 0.0, 0.0]), quat_from_yaw(-math.pi / 2)))
+    finally:
+        sim.close()
+    occupancy = OccupancyMap(floor_y=0.0)
+    occupancy.update(obs)
+    g = occupancy.grid
+    xs = g.origin_x + (np.arange(g.cols) + 0.5) * g.cell_m
+    zs = g.origin_z + (np.arange(g.rows) + 0.5) * g.cell_m
+    x, z = np.meshgrid(xs, zs)
+    bearing = np.degrees(np.arctan2(z - camera[1], x - camera[0]))
+    distance = np.hypot(x - camera[0], z - camera[1])
+    # The bed spans bearings 16.7 to 43 degrees; its far corner is 2.5 m away, and its top
+    # hides the floor up to 0.3 / 1.2 of the distance behind it.
+    shadow = (bearing > 20) & (bearing < 40) & (distance > 3.4) & (distance < 5.0)
+    shadow &= (np.abs(x) < ROOM_X - 0.1) & (np.abs(z) < ROOM_Z - 0.1)
+    assert np.count_nonzero(shadow) > 200
+    assert np.mean(occupancy.state[shadow] == FREE) > 0.9
+    # Nor does anything free lie under the bed's far half (its top is all the camera sees
+    # there).
+    under_bed = (x > -0.75) & (x < -0.55) & (z > 0.65) & (z < 1.35)
+    assert not np.any(occupancy.state[under_bed] == FREE)
