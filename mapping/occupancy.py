@@ -3,8 +3,7 @@
 Cells are ``cell_m`` squares on the floor plane (world x, z). A frame marks as *occupied* the
 cells under points in the agent's body band (above the floor by more than ``max_climb`` and
 below ``agent_height``), and as *free* the floor the view reaches before the first obstacle in
-each direction, so floor too close to be in view (below a level camera) still counts as seen,
-and the floor seen beyond it (behind a bed, past a chair) under the pixels that show it.
+each direction, so floor too close to be in view (below a level camera) still counts as seen.
 Directions are bearings on the floor plane of the back-projected points, not image columns: a
 tilted camera's columns fan out (with HFOV 120 tilted -30 degrees, floor seen low in a column
 lies tens of degrees further out than the column's level bearing).
@@ -28,9 +27,6 @@ from scipy import ndimage
 
 from aeqa.envs.geometry import GridSpec, backproject_world, focal_px
 from aeqa.envs.types import Observations
-
-#: a floor hit this close to the floor's plane (m) lies on it
-_ON_PLANE_M = 0.03
 
 UNKNOWN = 0
 FREE = 1
@@ -158,29 +154,11 @@ class OccupancyMap:
             obstacle_px = (first[obstacle], span[obstacle], distance[obstacle])
         bearing_range = self._bearing_ranges(floor_px, obstacle_px, bins)
         self._carve(cam_xz, bearing_range)
-        # Floor seen beyond the first obstacle of its bearing (behind a bed, past a chair):
-        # the cells its pixels cover, up to the centre of the last floor pixel below
-        # something else (a wall's foot, the far edge of the floor behind a sofa).
-        carved_m = bearing_range[first] if first.shape[0] > 1 else bearing_range[first[0]]
-        beyond = floor & (distance > carved_m + self.cell_m)
-        if np.any(beyond):
-            # Pixels on the floor's plane: their footprints, but for the last one below
-            # something else (the foot of a wall, the far side of a rug), whose footprint
-            # beyond its centre or to its sides may lie behind that something: from its
-            # centre back towards the camera only. Floor by height alone (the foot of a wall,
-            # within the climb height) is left to the free carve.
-            flat = beyond & (np.abs(height) <= _ON_PLANE_M)
-            flat_above = np.zeros_like(flat)
-            flat_above[1:] = flat[:-1]
-            inner = flat & flat_above
-            hits = (px, pz)
-            self._mark_footprints(inner, T, obs.hfov_deg, FREE, 0.5, 0.5, hits)
-            self._mark_footprints(flat & ~inner, T, obs.hfov_deg, FREE, 0.5, 0.0, hits, 0.0)
         # Void: rays that passed the floor's plane without meeting anything. Their footprints
-        # reach to the neighbouring pixels' centres: free space ends at the centre of the last
-        # floor pixel, and the half pixel beyond it would otherwise stay an unknown sliver
-        # along the edge (a frontier that hides nothing). Floor is marked first, so void
-        # never takes a cell seen as floor.
+        # reach up and down to the neighbouring pixels' centres: free space ends at the centre
+        # of the last floor pixel, and the half pixel beyond it would otherwise stay an unknown
+        # sliver along the edge (a frontier that hides nothing). Floor is carved first, so
+        # void never takes a cell seen as floor.
         passed = (depth <= 0) | (height < -self.max_climb_m)
         self._mark_footprints(passed, T, obs.hfov_deg, VOID, 1.0, 1.0)
         if np.any(obstacle):
@@ -243,7 +221,6 @@ class OccupancyMap:
         value: int,
         down_px: float,
         up_px: float,
-        hits_xz: tuple[np.ndarray, np.ndarray] | None = None,
         side_px: float = 0.5,
     ) -> None:
         """Set unknown cells to ``value`` under the floor-plane footprints of ``pixels``
@@ -254,13 +231,9 @@ class OccupancyMap:
         no unknown gaps. It reaches ``down_px``, ``up_px`` and ``side_px`` pixels below, above
         and to each side of the pixel's centre (0.5: the pixel's own edges). Corners whose
         rays point at or above the horizon, or meet the plane beyond ``max_range_m``, are
-        pulled in along their bearing to that range. With ``hits_xz`` ((H, W) world x and z of
-        each pixel's hit), footprints are moved to be centred on the hits: a hit a little
-        above the plane (the foot of a wall, within the climb height) lies short of where its
-        ray meets the plane.
+        pulled in along their bearing to that range.
         """
-        passed = pixels
-        h, w = passed.shape
+        h, w = pixels.shape
         T = np.asarray(T_world_camera, dtype=np.float64)
         R, t = T[:3, :3], T[:3, 3]
         above_m = float(t[1]) - self.floor_y
@@ -270,7 +243,7 @@ class OccupancyMap:
         x = (np.arange(w) + 0.5 - w / 2.0) / f
         y = -(np.arange(h) + 0.5 - h / 2.0) / f
         down = np.add.outer(y * R[1, 1] - R[1, 2], x * R[1, 0]) < 0
-        rows, cols = np.nonzero(passed & down)
+        rows, cols = np.nonzero(pixels & down)
         if len(rows) == 0:
             return
         reach = self.max_range_m
@@ -290,11 +263,6 @@ class OccupancyMap:
             return
         cx = np.stack([c[0][keep] for c in corners], axis=1)  # (N, 4) x offsets from the camera
         cz = np.stack([c[1][keep] for c in corners], axis=1)
-        if hits_xz is not None:
-            ray = np.stack([x[cols], y[rows], -np.ones(len(rows))], axis=1)[keep] @ R.T
-            scale = above_m / -ray[:, 1]
-            cx += (hits_xz[0][rows, cols][keep] - t[0] - ray[:, 0] * scale)[:, None]
-            cz += (hits_xz[1][rows, cols][keep] - t[2] - ray[:, 2] * scale)[:, None]
         depth_m = np.hypot(cx[:, 2] - cx[:, 0], cz[:, 2] - cz[:, 0])
         width_m = np.hypot(cx[:, 3] - cx[:, 2], cz[:, 3] - cz[:, 2])
         spacing = 0.5 * self.cell_m
