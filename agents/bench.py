@@ -1,15 +1,20 @@
-"""Exploration benchmark: seen-floor coverage of the frontier explorer against a random walk on
-generated apartments or houses, at fixed step counts.
+"""Exploration benchmark: seen-floor coverage of the frontier explorer against a seeded random
+walk and a nearest-frontier explorer on generated apartments or houses.
 
-One run per scene and policy: the coverage and path length at each checkpoint are read off
-the same run as it passes the checkpoint (a run that stops early keeps its final values).
-Only the occupancy map is built (the semantic memory and the answering head do not change
-where the explorer goes), so a scene costs about its steps times render plus map update.
+One run per scene and policy, all from the same start: coverage is measured after every step
+(the share of a fixed set of seeded navigable points the map holds as free floor), so the
+figures at each checkpoint, the steps until a coverage such as 90% is first reached and the
+path walked per square metre seen all come from the same run (a run that stops early keeps
+its final values). Only the occupancy map is built (the semantic memory and the answering
+head do not change where the explorer goes), so a scene costs about its steps times render
+plus map update.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +26,9 @@ import numpy as np
 
 from aeqa.agents.episode import (
     EpisodeConfig,
-    coverage_of,
+    coverage_points,
     resolve_episode_config,
+    seen_fraction,
     walked_length,
 )
 from aeqa.agents.explorer import FrontierExplorer, Waypoint
@@ -55,6 +61,8 @@ class ExploreRun:
         final_coverage: coverage when the run ended.
         time_s: wall time of the run (render, map update, policy; not the coverage probes).
         actions: the action of every step; positions: (steps + 1, 3) world positions.
+        coverage_by_step: (steps + 1,) coverage before the first step and after each step.
+        navigable_m2: area of the start island (m^2), what coverage is a fraction of.
     """
 
     scene: str
@@ -67,6 +75,24 @@ class ExploreRun:
     actions: list[str] = field(default_factory=list)
     positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     memory: SemanticMemory | None = None
+    coverage_by_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    navigable_m2: float = 0.0
+
+    def steps_to(self, fraction: float) -> int | None:
+        """The first step count at which coverage reached ``fraction`` (None: never)."""
+        reached = np.flatnonzero(self.coverage_by_step >= fraction)
+        return int(reached[0]) if len(reached) else None
+
+    @property
+    def path_m(self) -> float:
+        """Distance walked over the whole run (m)."""
+        return max(self.path_length_m.values(), default=0.0)
+
+    @property
+    def path_m_per_m2(self) -> float:
+        """Metres walked per square metre of the start island seen by the end (inf: none)."""
+        seen_m2 = self.final_coverage * self.navigable_m2
+        return self.path_m / seen_m2 if seen_m2 > 0 else math.inf
 
 
 def run_policy(
@@ -84,7 +110,7 @@ def run_policy(
     Args:
         config: the episode configuration (simulator preset, explorer, seed).
         policy: the next action from an observation and the memory; None for
-            :class:`FrontierExplorer`.
+            :class:`FrontierExplorer` with ``config.explorer``.
         checkpoints: step counts at which coverage and path length are recorded.
         max_steps: the budget (default ``config.explorer.max_steps``).
         integrate_memory: also fuse frames into the semantic memory, as an episode does.
@@ -102,8 +128,11 @@ def run_policy(
         policy = explorer.act
     else:
         explorer = None
+    # The same seeded points for every policy in a scene, drawn once per run (not per step).
+    probes = coverage_points(sim, config.coverage_samples, config.seed)
     coverage: dict[int, float] = {}
     lengths: dict[int, float] = {}
+    by_step: list[float] = []
     actions: list[str] = []
     positions = [obs.state.position.copy()]
     path_length = 0.0
@@ -111,18 +140,20 @@ def run_policy(
     t0 = time.perf_counter()
 
     def observe(o: Observations, step: int) -> None:
+        nonlocal probe_time
         if integrate_memory:
             memory.integrate(o, step)
         memory.occupancy.update(o)
+        t = time.perf_counter()
+        by_step.append(seen_fraction(memory, probes))
+        probe_time += time.perf_counter() - t
 
     observe(obs, 0)
     step = 0
     while True:
         if step in checkpoints:
-            t = time.perf_counter()
-            coverage[step] = coverage_of(sim, memory, config.coverage_samples, config.seed)
+            coverage[step] = by_step[step]
             lengths[step] = path_length
-            probe_time += time.perf_counter() - t
         if step >= budget:
             break
         action = policy(obs, memory)
@@ -140,7 +171,7 @@ def run_policy(
         positions.append(obs.state.position.copy())
         observe(obs, step)
     elapsed = time.perf_counter() - t0 - probe_time
-    final = coverage_of(sim, memory, config.coverage_samples, config.seed)
+    final = by_step[-1]
     for checkpoint in checkpoints:
         coverage.setdefault(checkpoint, final)
         lengths.setdefault(checkpoint, path_length)
@@ -155,6 +186,8 @@ def run_policy(
         actions=actions,
         positions=np.array(positions),
         memory=memory,
+        coverage_by_step=np.array(by_step),
+        navigable_m2=float(sim.navigable_area()),
     )
 
 
@@ -176,6 +209,12 @@ def random_start(sim: Simulator, scene: str | Path, seed: int, index: int) -> Ag
     return AgentState(position, quat_from_yaw(float(rng.uniform(-np.pi, np.pi))))
 
 
+#: the policies :func:`bench_explore` compares, in its output's order
+POLICIES = ("explorer", "random", "nearest")
+#: the coverage that ``steps_to_90`` measures the steps to
+TARGET_COVERAGE = 0.9
+
+
 def bench_explore(
     scenes: int = 5,
     seed: int = 0,
@@ -184,9 +223,11 @@ def bench_explore(
     starts: str = "random",
     size: str = "apartment",
 ) -> dict[str, Any]:
-    """Coverage of the frontier explorer and of a random walk on generated apartments or houses.
+    """Coverage and efficiency of the frontier explorer, a seeded random walk and a
+    nearest-frontier explorer (``explorer.score=nearest``, otherwise the same explorer) on
+    generated apartments or houses.
 
-    Both policies start from the same pose in a scene.
+    The three policies start from the same pose in a scene.
 
     Args:
         scenes: how many scenes to generate (``generate_scenes(dir, scenes, seed, size)``).
@@ -199,10 +240,15 @@ def bench_explore(
         size: ``apartment`` (3 to 7 rooms) or ``house`` (10 to 25 rooms, HM3D's scale).
 
     Returns:
-        A JSON-able dict: ``coverage`` / ``random_coverage`` / ``path_length_m`` /
-        ``random_path_length_m`` (step count as a string -> mean over scenes),
-        ``episode_time_s`` (mean wall time of an explorer run), ``steps_to_stop`` (mean),
-        ``stop_reasons``, ``per_scene`` details, ``scenes``, ``size`` and ``seed``.
+        A JSON-able dict: ``coverage`` / ``random_coverage`` / ``nearest_coverage`` and
+        ``path_length_m`` / ``random_path_length_m`` / ``nearest_path_length_m`` (step count
+        as a string -> mean over scenes); per policy (``explorer``, ``random``, ``nearest``):
+        ``steps_to_90`` (mean steps until 90% coverage, a run that never reaches it counted as
+        the budget), ``reached_90`` (how many runs reached it) and ``path_m_per_m2`` (mean
+        metres walked per m^2 of the start island seen by the end of the run); the ratios
+        ``steps_to_90_vs_random`` and ``steps_to_90_vs_nearest`` (explorer / baseline, of the
+        means); ``episode_time_s`` (mean wall time of an explorer run), ``steps_to_stop``
+        (mean), ``stop_reasons``, ``per_scene`` details, ``scenes``, ``size`` and ``seed``.
     """
     from tqdm import tqdm
 
@@ -213,51 +259,79 @@ def bench_explore(
     if size not in SIZES:
         raise AeqaError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     cfg = config or resolve_episode_config("discrete")
+    nearest_cfg = copy.deepcopy(cfg)
+    nearest_cfg.explorer.score = "nearest"
     checkpoints = sorted({int(s) for s in steps})
     budget = checkpoints[-1]
     sim = make_simulator(cfg.sim)
-    explorer_runs: list[ExploreRun] = []
-    random_runs: list[ExploreRun] = []
+    runs: dict[str, list[ExploreRun]] = {name: [] for name in POLICIES}
     try:
         with tempfile.TemporaryDirectory(prefix="aeqa_bench_") as tmp:
             paths = generate_scenes(Path(tmp), scenes, seed, size=size)
             for i, path in enumerate(tqdm(paths, desc="explore", unit="scene")):
                 start = random_start(sim, path, seed, i) if starts == "random" else None
-                run = run_policy(sim, path, cfg, None, checkpoints, budget, start=start)
-                explorer_runs.append(run)
-                policy = random_walk(seed * 1000 + i)
-                walk = run_policy(sim, path, cfg, policy, checkpoints, budget, start=start)
-                random_runs.append(walk)
+                runs["explorer"].append(
+                    run_policy(sim, path, cfg, None, checkpoints, budget, start=start)
+                )
+                walk = random_walk(seed * 1000 + i)
+                runs["random"].append(
+                    run_policy(sim, path, cfg, walk, checkpoints, budget, start=start)
+                )
+                runs["nearest"].append(
+                    run_policy(sim, path, nearest_cfg, None, checkpoints, budget, start=start)
+                )
                 logger.info(
-                    "%s: coverage %.3f in %d steps (%s), random %.3f",
+                    "%s: coverage %.3f in %d steps (%s), random %.3f, nearest %.3f",
                     path.name,
-                    run.final_coverage,
-                    run.steps,
-                    run.stop_reason,
-                    walk.final_coverage,
+                    runs["explorer"][-1].final_coverage,
+                    runs["explorer"][-1].steps,
+                    runs["explorer"][-1].stop_reason,
+                    runs["random"][-1].final_coverage,
+                    runs["nearest"][-1].final_coverage,
                 )
     finally:
         sim.close()
 
-    def mean_at(runs: list[ExploreRun], attr: str) -> dict[str, float]:
+    def mean_at(policy: str, attr: str) -> dict[str, float]:
+        if not runs[policy]:
+            return {}
         return {
-            str(c): round(float(np.mean([getattr(r, attr)[c] for r in runs])), 4)
+            str(c): round(float(np.mean([getattr(r, attr)[c] for r in runs[policy]])), 4)
             for c in checkpoints
         }
 
+    def steps_to_target(run: ExploreRun) -> int:
+        reached = run.steps_to(TARGET_COVERAGE)
+        return budget if reached is None else reached
+
+    def mean_of(values: list[float]) -> float:
+        return round(float(np.mean(values)), 4) if values else 0.0
+
+    steps_to_90 = {name: mean_of([steps_to_target(r) for r in runs[name]]) for name in POLICIES}
+    explorer_runs = runs["explorer"]
     return {
         "scenes": scenes,
         "size": size,
         "seed": seed,
         "starts": starts,
         "steps": checkpoints,
-        "coverage": mean_at(explorer_runs, "coverage") if explorer_runs else {},
-        "random_coverage": mean_at(random_runs, "coverage") if random_runs else {},
-        "path_length_m": mean_at(explorer_runs, "path_length_m") if explorer_runs else {},
-        "random_path_length_m": mean_at(random_runs, "path_length_m") if random_runs else {},
-        "final_coverage": round(float(np.mean([r.final_coverage for r in explorer_runs])), 4)
-        if explorer_runs
-        else 0.0,
+        "coverage": mean_at("explorer", "coverage"),
+        "random_coverage": mean_at("random", "coverage"),
+        "nearest_coverage": mean_at("nearest", "coverage"),
+        "path_length_m": mean_at("explorer", "path_length_m"),
+        "random_path_length_m": mean_at("random", "path_length_m"),
+        "nearest_path_length_m": mean_at("nearest", "path_length_m"),
+        "steps_to_90": steps_to_90,
+        "reached_90": {
+            name: sum(r.steps_to(TARGET_COVERAGE) is not None for r in runs[name])
+            for name in POLICIES
+        },
+        "steps_to_90_vs_random": _ratio(steps_to_90["explorer"], steps_to_90["random"]),
+        "steps_to_90_vs_nearest": _ratio(steps_to_90["explorer"], steps_to_90["nearest"]),
+        "path_m_per_m2": {
+            name: mean_of([r.path_m_per_m2 for r in runs[name]]) for name in POLICIES
+        },
+        "final_coverage": mean_of([r.final_coverage for r in explorer_runs]),
         "episode_time_s": round(float(np.mean([r.time_s for r in explorer_runs])), 3)
         if explorer_runs
         else 0.0,
@@ -268,13 +342,26 @@ def bench_explore(
         "per_scene": [
             {
                 "scene": Path(r.scene).name,
+                "navigable_m2": round(r.navigable_m2, 2),
                 "coverage": {str(c): round(r.coverage[c], 4) for c in checkpoints},
                 "random_coverage": {str(c): round(w.coverage[c], 4) for c in checkpoints},
+                "nearest_coverage": {str(c): round(n.coverage[c], 4) for c in checkpoints},
+                "steps_to_90": {
+                    name: run.steps_to(TARGET_COVERAGE)
+                    for name, run in zip(POLICIES, (r, w, n), strict=True)
+                },
                 "final_coverage": round(r.final_coverage, 4),
                 "steps": r.steps,
                 "stop_reason": r.stop_reason,
+                "nearest_steps": n.steps,
+                "nearest_stop_reason": n.stop_reason,
                 "time_s": round(r.time_s, 3),
             }
-            for r, w in zip(explorer_runs, random_runs, strict=True)
+            for r, w, n in zip(explorer_runs, runs["random"], runs["nearest"], strict=True)
         ],
     }
+
+
+def _ratio(value: float, baseline: float) -> float | None:
+    """``value / baseline`` (None where the baseline is 0: nothing to compare with)."""
+    return round(value / baseline, 4) if baseline > 0 else None

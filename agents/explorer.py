@@ -77,7 +77,10 @@ class ExplorerConfig:
     #: heading error within which the agent walks towards a look-ahead point (the fallback
     #: steering where no single step lowers the path cost)
     heading_tolerance_deg: float = 20.0
-    info_gain_radius_m: float = 1.5
+    #: how far from a frontier (m) the unknown area in sight counts as its gain: far enough to
+    #: tell a room behind a doorway from a sliver behind furniture (within 1.5 m both look
+    #: alike)
+    info_gain_radius_m: float = 3.0
     #: ``info_gain`` scores (unknown m^2) ** this / (path m + 1): below 1 favours near frontiers
     gain_exponent: float = 0.5
     #: question-aware score: weight of the relevance of objects near a frontier

@@ -21,7 +21,7 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap
+from aeqa.mapping.occupancy import FREE, UNKNOWN, OccupancyMap, blocked_mask
 
 _STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2.0)), (1, -1, math.sqrt(2.0)))
 
@@ -47,7 +47,7 @@ class CostGrid:
     Attributes:
         window: (row0, col0) of the window in the map grid.
         state: (h, w) uint8 map states of the window (a copy).
-        clearance: (h, w) float metres to the nearest occupied cell.
+        clearance: (h, w) float metres to the nearest occupied or void cell (no floor).
         passable: (h, w) bool cells a path may use.
         cost: (h, w) float cost per metre of stepping on a cell (1 in the open).
         agent: (row, col) window cell of the agent (may lie outside the window's passable cells).
@@ -80,7 +80,7 @@ class CostGrid:
         self.state = occupancy.state[r0:r1, c0:c1].copy()
         h, w = self.state.shape
         self.agent = (r_agent - r0, c_agent - c0)
-        occupied = self.state == OCCUPIED
+        occupied = blocked_mask(self.state)
         if obstacles_xz is not None and len(obstacles_xz):
             rows_o, cols_o = g.world_to_cells(np.asarray(obstacles_xz, dtype=np.float64))
             rows_o, cols_o = rows_o - r0, cols_o - c0
@@ -366,7 +366,7 @@ def visible_unknown(
 ) -> np.ndarray:
     """(K,) the unknown area (in cells) in sight of each of ``cells`` (K, 2) window (row, col)
     within ``radius_cells``: rays from the cell pass free and unknown cells and stop at
-    occupied ones; each unknown cell a ray passes counts for the area it stands for (its
+    occupied and void ones; each unknown cell a ray passes counts for the area it stands for (its
     distance times the angle between rays). Cells outside ``state`` (h, w) count as unknown.
     """
     if len(cells) == 0:
@@ -378,6 +378,7 @@ def visible_unknown(
     cc = np.rint(cells[:, 1, None, None] + np.cos(angles)[None, :, None] * radii).astype(np.int64)
     inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
     seen = np.where(inside, state[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1)], UNKNOWN)
-    open_ray = np.logical_and.accumulate(seen != OCCUPIED, axis=2)
+    # Nothing is to be seen beyond a wall, nor beyond a drop-off.
+    open_ray = np.logical_and.accumulate(~blocked_mask(seen), axis=2)
     unknown = open_ray & (seen == UNKNOWN)
     return (unknown * radii).sum(axis=(1, 2)) * (2.0 * math.pi / rays)

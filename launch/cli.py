@@ -452,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--json", action="store_true", help="print one JSON object")
     mapping.set_defaults(handler=_cmd_bench_mapping)
     explore_bench = targets.add_parser(
-        "explore", help="explorer coverage at 100/250/500 steps against a random walk"
+        "explore",
+        help="explorer coverage at 100/250/500 steps and steps to 90%% against a random walk "
+        "and a nearest-frontier explorer",
     )
     explore_bench.add_argument("--scenes", type=int, default=5, help="generated scenes")
     explore_bench.add_argument("--seed", type=int, default=0)

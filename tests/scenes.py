@@ -98,8 +98,8 @@ PLANE_HALF_M = 10.0
 def open_plane_boxes(seed: int = 0, pieces: int = 14) -> list[Box]:
     """A 20 m x 20 m floor slab (top at y = 0, x and z in [-10, 10]) with no walls and no
     ceiling, so its border is a drop-off into nothing, and ``pieces`` furniture boxes (0.4 to
-    2.5 m wide, 0.4 to 1.9 m tall) at seeded spots at least 1.2 m apart and 0.8 m inside the
-    border."""
+    2.5 m wide, 0.4 to 1.9 m tall) at seeded spots at least 1.2 m apart and 2 m inside the
+    border (nothing near the border hides floor that only a walk along it would show)."""
     rng = np.random.default_rng(seed)
     half = PLANE_HALF_M
     boxes = [Box("floor", "floor", (-half, -0.1, -half), (half, 0.0, half), (120, 110, 100))]
@@ -107,7 +107,7 @@ def open_plane_boxes(seed: int = 0, pieces: int = 14) -> list[Box]:
     placed: list[tuple[np.ndarray, np.ndarray]] = []
     while len(placed) < pieces:
         size = rng.uniform(0.4, 2.5, size=2)
-        centre = rng.uniform(-half + 0.8 + size / 2, half - 0.8 - size / 2)
+        centre = rng.uniform(-half + 2.0 + size / 2, half - 2.0 - size / 2)
         lo, hi = centre - size / 2, centre + size / 2
         if any(np.all(lo < b_hi + 1.2) and np.all(b_lo < hi + 1.2) for b_lo, b_hi in placed):
             continue

@@ -1,5 +1,6 @@
-"""The frontier explorer on generated apartments: coverage, stopping, determinism; and the
-planning pieces it stands on (cost grid, bumps, frontiers, visible unknown area)."""
+"""The frontier explorer on generated apartments and an open plane: coverage, stopping,
+determinism; the exploration benchmark's figures; and the planning pieces the explorer stands
+on (cost grid, bumps, frontiers, visible unknown area)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
 from aeqa.envs.geometry import quat_from_yaw, yaw_from_quat
 from aeqa.envs.scenegen import generate_scene, generate_scenes
 from aeqa.envs.simulator import Simulator, make_simulator
-from aeqa.envs.types import MOVE_FORWARD
+from aeqa.envs.types import MOVE_FORWARD, AgentState
 from aeqa.mapping.memory import SemanticMemory
-from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyMap, frontier_mask
+from aeqa.mapping.occupancy import FREE, OCCUPIED, UNKNOWN, VOID, OccupancyMap, frontier_mask
+from tests.scenes import PLANE_HALF_M, open_plane_boxes, write_boxes
 
 
 def small_config() -> EpisodeConfig:
@@ -137,6 +139,41 @@ def test_bench_explore_returns_json() -> None:
     assert result["episode_time_s"] > 0.0
 
 
+def test_bench_explore_compares_steps_to_90_percent() -> None:
+    """The efficiency figures: per policy (explorer, random walk, nearest frontier) the mean
+    steps to 90% coverage, a run that never gets there counted as the budget, and the
+    explorer's ratios to both baselines."""
+    result = bench_explore(scenes=1, seed=4, steps=(10, 30), config=small_config())
+    json.dumps(result)
+    policies = {"explorer", "random", "nearest"}
+    assert set(result["steps_to_90"]) == set(result["reached_90"]) == policies
+    assert set(result["path_m_per_m2"]) == policies
+    assert set(result["nearest_coverage"]) == set(result["nearest_path_length_m"]) == {"10", "30"}
+    # Nobody sees 90% of an apartment in 30 steps: each counts as the budget, 30.
+    assert result["reached_90"] == {"explorer": 0, "random": 0, "nearest": 0}
+    assert result["steps_to_90"] == {"explorer": 30, "random": 30, "nearest": 30}
+    assert result["steps_to_90_vs_random"] == result["steps_to_90_vs_nearest"] == 1.0
+    for policy in policies:
+        assert 0.0 < result["path_m_per_m2"][policy] < 10.0
+    scene = result["per_scene"][0]
+    assert scene["steps_to_90"] == {"explorer": None, "random": None, "nearest": None}
+    assert scene["navigable_m2"] > 10.0
+    assert 0.0 < scene["nearest_coverage"]["30"] <= 1.0
+
+
+def test_steps_to_a_coverage_are_read_off_every_step(apartment: Path, sim: Simulator) -> None:
+    run = run_policy(sim, apartment, small_config(), checkpoints=(50, 150), max_steps=150)
+    assert run.coverage_by_step.shape == (run.steps + 1,)
+    assert run.coverage[50] == run.coverage_by_step[50]
+    assert run.final_coverage == run.coverage_by_step[-1]
+    reached = run.steps_to(0.5)
+    assert reached is not None and 0 < reached <= run.steps
+    assert run.coverage_by_step[reached] >= 0.5 > run.coverage_by_step[:reached].max()
+    assert run.steps_to(1.01) is None
+    seen_m2 = run.final_coverage * run.navigable_m2
+    assert run.path_m_per_m2 == pytest.approx(run.path_length_m[150] / seen_m2)
+
+
 def test_bench_explore_on_houses() -> None:
     result = bench_explore(scenes=1, seed=4, steps=(10, 20), config=small_config(), size="house")
     assert result["size"] == "house"
@@ -158,6 +195,32 @@ def test_five_apartments_are_covered(tmp_path: Path) -> None:
             assert run.final_coverage >= 0.95, (scene.name, run.final_coverage)
     finally:
         simulator.close()
+
+
+@pytest.mark.slow
+def test_an_open_plane_is_covered_without_walking_its_edge(tmp_path: Path) -> None:
+    """A 20 m x 20 m floor with furniture and nothing around it (as habitat-sim's
+    ``stage_floor1.glb``): its border is a drop-off into nothing. From a start 1.5 m from the
+    border facing out, the explorer at the ``discrete`` preset sees >= 95% of the floor within
+    500 steps, and spends fewer of its steps within 1 m of the border than that band's share
+    of the floor (19%), as a walk that spreads evenly over the floor would: once seen, the edge
+    is a boundary, not a frontier to follow (with the edge a frontier, two thirds of the steps
+    went along it; here about 1%)."""
+    scene = write_boxes(tmp_path, "open_plane", open_plane_boxes(seed=0))
+    config = resolve_episode_config("discrete")
+    simulator = make_simulator(config.sim)
+    try:
+        start = AgentState(np.array([-8.5, 0.0, 0.0]), quat_from_yaw(math.pi / 2))
+        run = run_policy(simulator, scene, config, checkpoints=(500,), start=start)
+    finally:
+        simulator.close()
+    margin_m = PLANE_HALF_M - np.abs(run.positions[1:, [0, 2]]).max(axis=1)
+    near_edge = float(np.mean(margin_m < 1.0))
+    assert run.final_coverage >= 0.95, run.final_coverage
+    band_share = 1.0 - ((2 * PLANE_HALF_M - 2.0) / (2 * PLANE_HALF_M)) ** 2
+    assert near_edge < band_share, near_edge
+    assert run.memory is not None
+    assert np.count_nonzero(run.memory.occupancy.state == VOID) * 0.05**2 > 50.0
 
 
 # --- planning pieces -------------------------------------------------------------------------
