@@ -83,6 +83,22 @@ class ExploreRun:
         reached = np.flatnonzero(self.coverage_by_step >= fraction)
         return int(reached[0]) if len(reached) else None
 
+    def _until(self, fraction: float) -> int:
+        reached = self.steps_to(fraction)
+        return self.steps if reached is None else reached
+
+    def turn_share(self, fraction: float) -> float:
+        """Share of the steps until coverage reached ``fraction`` (all, where it never did)
+        that turned in place rather than moved."""
+        actions = self.actions[: self._until(fraction)]
+        return sum(a in (TURN_LEFT, TURN_RIGHT) for a in actions) / max(len(actions), 1)
+
+    def idle_share(self, fraction: float) -> float:
+        """Share of the steps until coverage reached ``fraction`` (all, where it never did)
+        after which the coverage had not grown: walking and turning over floor seen before."""
+        gains = np.diff(self.coverage_by_step[: self._until(fraction) + 1])
+        return float(np.mean(gains <= 0)) if len(gains) else 0.0
+
     @property
     def path_m(self) -> float:
         """Distance walked over the whole run (m)."""
@@ -247,8 +263,10 @@ def bench_explore(
         the budget), ``reached_90`` (how many runs reached it) and ``path_m_per_m2`` (mean
         metres walked per m^2 of the start island seen by the end of the run); the ratios
         ``steps_to_90_vs_random`` and ``steps_to_90_vs_nearest`` (explorer / baseline, of the
-        means); ``episode_time_s`` (mean wall time of an explorer run), ``steps_to_stop``
-        (mean), ``stop_reasons``, ``per_scene`` details, ``scenes``, ``size`` and ``seed``.
+        means); what the steps to 90% went on, per policy: ``turn_share`` (turns in place)
+        and ``idle_share`` (steps that saw no new floor); ``episode_time_s`` (mean wall time
+        of an explorer run), ``steps_to_stop`` (mean), ``stop_reasons``, ``per_scene``
+        details, ``scenes``, ``size`` and ``seed``.
     """
     from tqdm import tqdm
 
@@ -330,6 +348,12 @@ def bench_explore(
         "steps_to_90_vs_nearest": _ratio(steps_to_90["explorer"], steps_to_90["nearest"]),
         "path_m_per_m2": {
             name: mean_of([r.path_m_per_m2 for r in runs[name]]) for name in POLICIES
+        },
+        "turn_share": {
+            name: mean_of([r.turn_share(TARGET_COVERAGE) for r in runs[name]]) for name in POLICIES
+        },
+        "idle_share": {
+            name: mean_of([r.idle_share(TARGET_COVERAGE) for r in runs[name]]) for name in POLICIES
         },
         "final_coverage": mean_of([r.final_coverage for r in explorer_runs]),
         "episode_time_s": round(float(np.mean([r.time_s for r in explorer_runs])), 3)
