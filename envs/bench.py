@@ -30,9 +30,9 @@ from aeqa.envs.meshsim.renderer import (
     make_renderer,
     resolve_renderer,
 )
-from aeqa.envs.meshsim.simulator import estimate_floor_level, nav_spec_for, scene_spec_for
+from aeqa.envs.meshsim.simulator import estimate_floor_level, nav_spec_for
 from aeqa.envs.navigation import NavGrid, NavSpec
-from aeqa.envs.scene import SceneMesh, load_scene
+from aeqa.envs.scene import SceneMesh, load_scene, scene_spec_for
 from aeqa.envs.types import AgentState
 
 logger = logging.getLogger(__name__)

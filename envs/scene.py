@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import zup_to_yup
 from aeqa.envs.semantic import SemanticInstance, linear_to_srgb_u8, pack_rgb, read_semantic_txt
@@ -44,20 +45,19 @@ class SceneSpec:
     metres_per_unit: float = 1.0
 
 
-def scene_spec(
-    scene: SceneSpec | str | Path, up: str = "", metres_per_unit: float = 1.0
-) -> SceneSpec:
-    """A :class:`SceneSpec` from a path, an up axis (``y``, ``z``, or empty for the format's
-    default: a simulator config's ``scene_up``) and units; a :class:`SceneSpec` as it is.
+def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
+    """A :class:`SceneSpec` from a path and a simulator config's up axis (``scene_up``: ``y``,
+    ``z``, or empty for the format's default) and units; a :class:`SceneSpec` as it is.
 
     Raises:
-        AeqaError: ``up`` is none of those.
+        AeqaError: ``scene_up`` is none of those.
     """
     if isinstance(scene, SceneSpec):
         return scene
-    if (up or "") not in ("", "y", "z"):
+    up = config.scene_up or ""
+    if up not in ("", "y", "z"):
         raise AeqaError(f"scene_up must be y, z or empty, got {up!r}")
-    return SceneSpec(str(scene), up=up or None, metres_per_unit=metres_per_unit)  # type: ignore[arg-type]
+    return SceneSpec(str(scene), up=up or None, metres_per_unit=config.scene_metres_per_unit)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -109,9 +109,9 @@ def build_floor_plan(
     Raises:
         AeqaError: the scene cannot be loaded.
     """
-    from aeqa.envs.scene import load_scene, scene_spec
+    from aeqa.envs.scene import load_scene, scene_spec_for
 
-    mesh = load_scene(scene_spec(str(scene), sim.scene_up, sim.scene_metres_per_unit))
+    mesh = load_scene(scene_spec_for(str(scene), sim))
     lo = mesh.vertices[:, [0, 2]].min(axis=0).astype(np.float64)
     hi = mesh.vertices[:, [0, 2]].max(axis=0).astype(np.float64)
     cell = max(sim.nav_cell_m, float((hi - lo).max()) / max_cells)

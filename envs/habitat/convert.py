@@ -94,16 +94,6 @@ class HabitatScene:
     convert: SceneSpec | None = None
 
 
-def scene_spec_of(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
-    """A :class:`SceneSpec` from a path and the config's up axis and units."""
-    if isinstance(scene, SceneSpec):
-        return scene
-    up = config.scene_up or None
-    if up not in (None, "y", "z"):
-        raise AeqaError(f"scene_up must be y, z or empty, got {config.scene_up!r}")
-    return SceneSpec(str(scene), up=up, metres_per_unit=config.scene_metres_per_unit)  # type: ignore[arg-type]
-
-
 def habitat_scene(spec: SceneSpec, dataset_config: str = "") -> HabitatScene:
     """How habitat-sim loads the scene ``spec`` names (a file, a basename, or a folder holding
     one scene).

@@ -62,12 +62,11 @@ from aeqa.envs.habitat.convert import (
     navmesh_values,
     observation_arrays,
     scene_annotations,
-    scene_spec_of,
     write_yup_scene,
     wxyz_from_habitat,
 )
 from aeqa.envs.meshsim.renderer import limit_software_gl_threads
-from aeqa.envs.scene import SceneSpec, load_scene
+from aeqa.envs.scene import SceneSpec, load_scene, scene_spec_for
 from aeqa.envs.semantic import instance_labels
 from aeqa.envs.simulator import check_cell_m
 from aeqa.envs.types import STOP, AgentState, InstanceLabel, NavigableGrid, Observations
@@ -301,7 +300,7 @@ class HabitatSim:
     def reset(
         self, scene: SceneSpec | str | Path, start: AgentState | None = None, seed: int = 0
     ) -> Observations:
-        target = habitat_scene(scene_spec_of(scene, self.config), self.config.scene_dataset_config)
+        target = habitat_scene(scene_spec_for(scene, self.config), self.config.scene_dataset_config)
         if target != self._loaded:
             self._load(target)
         sim = self._require()

@@ -21,7 +21,7 @@ from aeqa.envs.geometry import (
 )
 from aeqa.envs.meshsim.renderer import CameraSpec, Renderer, make_renderer, resolve_renderer
 from aeqa.envs.navigation import NavGrid, NavSpec
-from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene, scene_spec
+from aeqa.envs.scene import SceneMesh, SceneSpec, load_scene, scene_spec_for
 from aeqa.envs.semantic import instance_labels
 from aeqa.envs.simulator import check_cell_m
 from aeqa.envs.types import (
@@ -93,11 +93,6 @@ class _WalkableFaces:
         y = a[:, 1] + s * e1[:, 1] + t * e2[:, 1]
         below = inside & (y <= top_y)
         return float(y[below].max()) if np.any(below) else None
-
-
-def scene_spec_for(scene: SceneSpec | str | Path, config: SimConfig) -> SceneSpec:
-    """A :class:`SceneSpec` from a path and the config's up axis and units."""
-    return scene_spec(scene, config.scene_up, config.scene_metres_per_unit)
 
 
 def nav_spec_for(config: SimConfig) -> NavSpec:
