@@ -358,7 +358,9 @@ class Episode:
             write_episode(
                 out_dir, explored, trajectory, memory if cfg.save_memory else None, navigable
             )
-        return self._answer(question, memory, explored, answer, out_dir, time.perf_counter() - t0)
+        return answer_episode(
+            self.answerer, question, memory, explored, answer, out_dir, time.perf_counter() - t0
+        )
 
     def reanswer(self, spec: EpisodeSpec, out_dir: Path) -> EpisodeResult:
         """Answer the question again from the exploration saved in ``out_dir`` by an earlier
@@ -390,20 +392,9 @@ class Episode:
         # The saved total includes the failed answering; the new one replaces it.
         spent = times.get("total", 0.0) - times.pop("answer", 0.0)
         saved.wall_time_s = times
-        return self._answer(
-            question, memory, saved, None, out_dir, time.perf_counter() - t0 + spent
+        return answer_episode(
+            self.answerer, question, memory, saved, None, out_dir, time.perf_counter() - t0 + spent
         )
-
-    def _answer(
-        self,
-        question: str,
-        memory: SemanticMemory,
-        explored: EpisodeResult,
-        answer: Answer | None,
-        out_dir: Path | None,
-        elapsed_s: float,
-    ) -> EpisodeResult:
-        return answer_episode(self.answerer, question, memory, explored, answer, out_dir, elapsed_s)
 
     def _apply(self, action: Any) -> Observations:
         if isinstance(action, Waypoint):

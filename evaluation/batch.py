@@ -295,7 +295,7 @@ def _in_import(frame: FrameType | None) -> bool:
 
 
 @contextlib.contextmanager
-def _alarm(timeout_s: float | None) -> Iterator[None]:
+def time_limit(timeout_s: float | None) -> Iterator[None]:
     """Raise :class:`EpisodeTimeout` after ``timeout_s`` (main thread only; else a no-op and
     the driver's hard timeout is the only one).
 
@@ -359,7 +359,7 @@ class EpisodeWorker:
         """Run one episode (or, for ``item.reanswer``, answer it again from its saved
         exploration); never raises for a failed episode (the record carries ``error``; where
         the exploration finished, its steps, path and coverage too)."""
-        from aeqa.agents.episode import AnswerError, EpisodeSpec, saved_exploration, start_state
+        from aeqa.agents.episode import EpisodeSpec, saved_exploration, start_state
 
         q = item.question
         t0 = time.perf_counter()
@@ -373,7 +373,7 @@ class EpisodeWorker:
                 q.question_id,
                 start_state(q.start_position, q.start_rotation),
             )
-            with _alarm(timeout_s):
+            with time_limit(timeout_s):
                 if item.reanswer and out_dir is not None:
                     try:
                         return self.episode.reanswer(spec, out_dir)
@@ -383,28 +383,47 @@ class EpisodeWorker:
                 return self.episode.run(spec, out_dir)
         except EpisodeTimeout:
             self.tainted = True
-            error = f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout)"
+            error = timeout_error(timeout_s)
             details = error + "\n"
             # Stopped while answering: the exploration is saved and its figures are kept.
             explored = saved_exploration(out_dir) if out_dir is not None else None
         except Exception as e:
-            cause: BaseException = e
-            if isinstance(e, AnswerError):  # the head's error; the exploration is kept
-                explored = e.result
-                cause = e.__cause__ or e
-            error = redact(f"{type(cause).__name__}: {cause}")
-            details = redact(traceback.format_exc())
+            error, details, explored = describe_failure(e)
         logger.warning("episode %s failed: %s", q.question_id, error)
-        if out_dir is not None:
-            with contextlib.suppress(OSError):
-                out_dir.mkdir(parents=True, exist_ok=True)
-                (out_dir / "error.txt").write_text(details, encoding="utf-8")
+        write_error_details(out_dir, details)
         if explored is not None:
             return replace(explored, error=error)
         return failed_result(q, item.scene, error, time.perf_counter() - t0)
 
     def close(self) -> None:
         self.sim.close()
+
+
+def timeout_error(timeout_s: float | None) -> str:
+    """The ``error`` of an episode stopped at its timeout."""
+    return f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout)"
+
+
+def describe_failure(e: Exception) -> tuple[str, str, EpisodeResult | None]:
+    """``(error, details, kept)`` of an episode that raised ``e``: a one-line error and the
+    traceback, both redacted, and the record an answering failure keeps (its exploration or
+    history figures), else None."""
+    from aeqa.agents.episode import AnswerError
+
+    cause: BaseException = e
+    kept = None
+    if isinstance(e, AnswerError):  # the head's error; what came before it is kept
+        kept = e.result
+        cause = e.__cause__ or e
+    return redact(f"{type(cause).__name__}: {cause}"), redact(traceback.format_exc()), kept
+
+
+def write_error_details(out_dir: Path | None, details: str) -> None:
+    """``error.txt`` in the episode folder; a folder that cannot be written loses only it."""
+    if out_dir is not None:
+        with contextlib.suppress(OSError):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "error.txt").write_text(details, encoding="utf-8")
 
 
 #: This process's worker, kept between the tasks it runs (a worker process runs one batch at a

@@ -10,25 +10,25 @@ groups the questions by history, so a worker reads each history into memory once
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import shutil
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aeqa.envs.errors import AeqaError, redact
+from aeqa.envs.errors import AeqaError
 from aeqa.evaluation.batch import (
-    TIMEOUT_ERROR,
     EpisodeTimeout,
     SceneGroup,
     WorkItem,
-    _alarm,
+    describe_failure,
     failed_result,
+    time_limit,
+    timeout_error,
+    write_error_details,
 )
 from aeqa.evaluation.questions import Question, hm3d_scene_name
 from aeqa.evaluation.results import episode_dir_name
@@ -125,7 +125,6 @@ class HistoryWorker:
         """Answer one question from its history (``item.scene``); never raises for a failed
         question (the record carries ``error``)."""
         from aeqa.agents.em_episode import HistorySpec
-        from aeqa.agents.episode import AnswerError
 
         q = item.question
         t0 = time.perf_counter()
@@ -133,24 +132,16 @@ class HistoryWorker:
             shutil.rmtree(out_dir)  # a run that died mid-question may have left a partial folder
         answered: EpisodeResult | None = None
         try:
-            with _alarm(timeout_s):
+            with time_limit(timeout_s):
                 return self.episode.run(HistorySpec(q.question, item.scene, q.question_id), out_dir)
         except EpisodeTimeout:
             self.tainted = True
-            error = f"{TIMEOUT_ERROR} {timeout_s:g} s (episode timeout)"
+            error = timeout_error(timeout_s)
             details = error + "\n"
         except Exception as e:
-            cause: BaseException = e
-            if isinstance(e, AnswerError):  # the head's error; the history's figures are kept
-                answered = e.result
-                cause = e.__cause__ or e
-            error = redact(f"{type(cause).__name__}: {cause}")
-            details = redact(traceback.format_exc())
+            error, details, answered = describe_failure(e)
         logger.warning("question %s failed: %s", q.question_id, error)
-        if out_dir is not None:
-            with contextlib.suppress(OSError):
-                out_dir.mkdir(parents=True, exist_ok=True)
-                (out_dir / "error.txt").write_text(details, encoding="utf-8")
+        write_error_details(out_dir, details)
         if answered is not None:
             return replace(answered, error=error)
         return replace(failed_result(q, item.scene, error, time.perf_counter() - t0), mode="em")
