@@ -63,6 +63,7 @@ class ExploreRun:
         actions: the action of every step; positions: (steps + 1, 3) world positions.
         coverage_by_step: (steps + 1,) coverage before the first step and after each step.
         navigable_m2: area of the start island (m^2), what coverage is a fraction of.
+        path_m: distance walked over the whole run (m).
     """
 
     scene: str
@@ -77,6 +78,7 @@ class ExploreRun:
     memory: SemanticMemory | None = None
     coverage_by_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
     navigable_m2: float = 0.0
+    path_m: float = 0.0
 
     def steps_to(self, fraction: float) -> int | None:
         """The first step count at which coverage reached ``fraction`` (None: never)."""
@@ -100,15 +102,15 @@ class ExploreRun:
         return float(np.mean(gains <= 0)) if len(gains) else 0.0
 
     @property
-    def path_m(self) -> float:
-        """Distance walked over the whole run (m)."""
-        return max(self.path_length_m.values(), default=0.0)
-
-    @property
     def path_m_per_m2(self) -> float:
         """Metres walked per square metre of the start island seen by the end (inf: none)."""
         seen_m2 = self.final_coverage * self.navigable_m2
         return self.path_m / seen_m2 if seen_m2 > 0 else math.inf
+
+    def path_m_per_m2_at(self, checkpoint: int) -> float:
+        """Metres walked per square metre seen, at a checkpoint (inf: none seen)."""
+        seen_m2 = self.coverage[checkpoint] * self.navigable_m2
+        return self.path_length_m[checkpoint] / seen_m2 if seen_m2 > 0 else math.inf
 
 
 def run_policy(
@@ -120,6 +122,7 @@ def run_policy(
     max_steps: int | None = None,
     integrate_memory: bool = False,
     start: AgentState | None = None,
+    until_coverage: float | None = None,
 ) -> ExploreRun:
     """Run the frontier explorer (``policy=None``) or ``policy`` from the scene's start.
 
@@ -131,6 +134,8 @@ def run_policy(
         max_steps: the budget (default ``config.explorer.max_steps``).
         integrate_memory: also fuse frames into the semantic memory, as an episode does.
         start: the start pose; None for the scene's own.
+        until_coverage: once the last checkpoint is recorded, stop (``stop_reason``
+            ``reached``) as soon as coverage is at least this; None runs to the budget.
     """
     budget = config.explorer.max_steps if max_steps is None else max_steps
     obs = sim.reset(str(scene), start, seed=config.seed)
@@ -165,12 +170,16 @@ def run_policy(
         probe_time += time.perf_counter() - t
 
     observe(obs, 0)
+    last_checkpoint = max(checkpoints, default=0)
     step = 0
     while True:
         if step in checkpoints:
             coverage[step] = by_step[step]
             lengths[step] = path_length
         if step >= budget:
+            break
+        if until_coverage is not None and step >= last_checkpoint and by_step[-1] >= until_coverage:
+            stop_reason = "reached"
             break
         action = policy(obs, memory)
         if action == STOP:
@@ -204,6 +213,7 @@ def run_policy(
         memory=memory,
         coverage_by_step=np.array(by_step),
         navigable_m2=float(sim.navigable_area()),
+        path_m=path_length,
     )
 
 
@@ -238,12 +248,16 @@ def bench_explore(
     config: EpisodeConfig | None = None,
     starts: str = "random",
     size: str = "apartment",
+    baseline_steps: int | None = None,
 ) -> dict[str, Any]:
     """Coverage and efficiency of the frontier explorer, a seeded random walk and a
     nearest-frontier explorer (``explorer.score=nearest``, otherwise the same explorer) on
     generated apartments or houses.
 
-    The three policies start from the same pose in a scene.
+    The three policies start from the same pose in a scene. The explorer's budget is the
+    last checkpoint; the random walk and the nearest-frontier explorer go on past it until
+    they reach 90% coverage or ``baseline_steps``, so their steps to 90% are measured rather
+    than cut at the explorer's budget (their checkpoints come from the same runs).
 
     Args:
         scenes: how many scenes to generate (``generate_scenes(dir, scenes, seed, size)``).
@@ -254,19 +268,23 @@ def bench_explore(
             episodes start anywhere in a home; ``scene``: the generated scene's own start, the
             hub of its living room or hallway (the most open view of the home).
         size: ``apartment`` (3 to 7 rooms) or ``house`` (10 to 25 rooms, HM3D's scale).
+        baseline_steps: the baselines' budget (default 4 times the explorer's); at least the
+            explorer's.
 
     Returns:
         A JSON-able dict: ``coverage`` / ``random_coverage`` / ``nearest_coverage`` and
         ``path_length_m`` / ``random_path_length_m`` / ``nearest_path_length_m`` (step count
         as a string -> mean over scenes); per policy (``explorer``, ``random``, ``nearest``):
-        ``steps_to_90`` (mean steps until 90% coverage, a run that never reaches it counted as
-        the budget), ``reached_90`` (how many runs reached it) and ``path_m_per_m2`` (mean
-        metres walked per m^2 of the start island seen by the end of the run); the ratios
+        ``budget`` (steps), ``steps_to_90`` (mean steps until 90% coverage, a run that never
+        reaches it counted as its budget), ``reached_90`` (how many runs reached it),
+        ``path_m_per_m2`` (mean metres walked per m^2 of the start island seen, at the
+        explorer's budget) and ``time_s`` (total wall time of its runs); the ratios
         ``steps_to_90_vs_random`` and ``steps_to_90_vs_nearest`` (explorer / baseline, of the
-        means); what the steps to 90% went on, per policy: ``turn_share`` (turns in place)
-        and ``idle_share`` (steps that saw no new floor); ``episode_time_s`` (mean wall time
-        of an explorer run), ``steps_to_stop`` (mean), ``stop_reasons``, ``per_scene``
-        details, ``scenes``, ``size`` and ``seed``.
+        means; where a baseline run never reached 90% the ratio is an upper bound); what the
+        steps to 90% went on, per policy: ``turn_share`` (turns in place) and ``idle_share``
+        (steps that saw no new floor); ``episode_time_s`` (mean wall time of an explorer
+        run), ``steps_to_stop`` (mean), ``stop_reasons``, ``per_scene`` details, ``scenes``,
+        ``size`` and ``seed``.
     """
     from tqdm import tqdm
 
@@ -281,6 +299,13 @@ def bench_explore(
     nearest_cfg.explorer.score = "nearest"
     checkpoints = sorted({int(s) for s in steps})
     budget = checkpoints[-1]
+    baseline_budget = 4 * budget if baseline_steps is None else int(baseline_steps)
+    if baseline_budget < budget:
+        raise AeqaError(
+            f"the baselines' budget ({baseline_budget} steps) must be at least the explorer's "
+            f"({budget}); raise baseline_steps (--baseline-steps)"
+        )
+    budgets = {"explorer": budget, "random": baseline_budget, "nearest": baseline_budget}
     sim = make_simulator(cfg.sim)
     runs: dict[str, list[ExploreRun]] = {name: [] for name in POLICIES}
     try:
@@ -293,10 +318,28 @@ def bench_explore(
                 )
                 walk = random_walk(seed * 1000 + i)
                 runs["random"].append(
-                    run_policy(sim, path, cfg, walk, checkpoints, budget, start=start)
+                    run_policy(
+                        sim,
+                        path,
+                        cfg,
+                        walk,
+                        checkpoints,
+                        baseline_budget,
+                        start=start,
+                        until_coverage=TARGET_COVERAGE,
+                    )
                 )
                 runs["nearest"].append(
-                    run_policy(sim, path, nearest_cfg, None, checkpoints, budget, start=start)
+                    run_policy(
+                        sim,
+                        path,
+                        nearest_cfg,
+                        None,
+                        checkpoints,
+                        baseline_budget,
+                        start=start,
+                        until_coverage=TARGET_COVERAGE,
+                    )
                 )
                 logger.info(
                     "%s: coverage %.3f in %d steps (%s), random %.3f, nearest %.3f",
@@ -318,14 +361,13 @@ def bench_explore(
             for c in checkpoints
         }
 
-    def steps_to_target(run: ExploreRun) -> int:
-        reached = run.steps_to(TARGET_COVERAGE)
-        return budget if reached is None else reached
-
     def mean_of(values: list[float]) -> float:
         return round(float(np.mean(values)), 4) if values else 0.0
 
-    steps_to_90 = {name: mean_of([steps_to_target(r) for r in runs[name]]) for name in POLICIES}
+    steps_to_90 = {
+        name: mean_of([_or(r.steps_to(TARGET_COVERAGE), budgets[name]) for r in runs[name]])
+        for name in POLICIES
+    }
     explorer_runs = runs["explorer"]
     return {
         "scenes": scenes,
@@ -339,6 +381,7 @@ def bench_explore(
         "path_length_m": mean_at("explorer", "path_length_m"),
         "random_path_length_m": mean_at("random", "path_length_m"),
         "nearest_path_length_m": mean_at("nearest", "path_length_m"),
+        "budget": budgets,
         "steps_to_90": steps_to_90,
         "reached_90": {
             name: sum(r.steps_to(TARGET_COVERAGE) is not None for r in runs[name])
@@ -347,8 +390,9 @@ def bench_explore(
         "steps_to_90_vs_random": _ratio(steps_to_90["explorer"], steps_to_90["random"]),
         "steps_to_90_vs_nearest": _ratio(steps_to_90["explorer"], steps_to_90["nearest"]),
         "path_m_per_m2": {
-            name: mean_of([r.path_m_per_m2 for r in runs[name]]) for name in POLICIES
+            name: mean_of([r.path_m_per_m2_at(budget) for r in runs[name]]) for name in POLICIES
         },
+        "time_s": {name: round(sum(r.time_s for r in runs[name]), 2) for name in POLICIES},
         "turn_share": {
             name: mean_of([r.turn_share(TARGET_COVERAGE) for r in runs[name]]) for name in POLICIES
         },
@@ -377,6 +421,7 @@ def bench_explore(
                 "final_coverage": round(r.final_coverage, 4),
                 "steps": r.steps,
                 "stop_reason": r.stop_reason,
+                "random_steps": w.steps,
                 "nearest_steps": n.steps,
                 "nearest_stop_reason": n.stop_reason,
                 "time_s": round(r.time_s, 3),
@@ -384,6 +429,10 @@ def bench_explore(
             for r, w, n in zip(explorer_runs, runs["random"], runs["nearest"], strict=True)
         ],
     }
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _ratio(value: float, baseline: float) -> float | None:

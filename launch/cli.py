@@ -256,7 +256,13 @@ def _cmd_bench_mapping(args: argparse.Namespace) -> int:
 def _cmd_bench_explore(args: argparse.Namespace) -> int:
     from aeqa.agents.bench import bench_explore
 
-    result = bench_explore(scenes=args.scenes, seed=args.seed, starts=args.starts, size=args.size)
+    result = bench_explore(
+        scenes=args.scenes,
+        seed=args.seed,
+        starts=args.starts,
+        size=args.size,
+        baseline_steps=args.baseline_steps,
+    )
     _print_result(result, args.json)
     return 0
 
@@ -469,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("random", "scene"),
         default="random",
         help="random: a seeded navigable pose per scene (default); scene: the scene's own start",
+    )
+    explore_bench.add_argument(
+        "--baseline-steps",
+        type=int,
+        default=None,
+        help="the random walk's and the nearest-frontier explorer's budget: they run until 90%% "
+        "coverage or this many steps (default 2000, 4x the explorer's 500)",
     )
     explore_bench.add_argument("--json", action="store_true", help="print one JSON object")
     explore_bench.set_defaults(handler=_cmd_bench_explore)

@@ -17,6 +17,7 @@ from aeqa.agents.bench import bench_explore, random_start, random_walk, run_poli
 from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeSpec, resolve_episode_config
 from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer, Waypoint
 from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
+from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw, yaw_from_quat
 from aeqa.envs.scenegen import generate_scene, generate_scenes, scene_seed
 from aeqa.envs.simulator import Simulator, make_simulator
@@ -143,7 +144,9 @@ def test_bench_explore_compares_steps_to_90_percent() -> None:
     """The efficiency figures: per policy (explorer, random walk, nearest frontier) the mean
     steps to 90% coverage, a run that never gets there counted as the budget, and the
     explorer's ratios to both baselines."""
-    result = bench_explore(scenes=1, seed=4, steps=(10, 30), config=small_config())
+    result = bench_explore(
+        scenes=1, seed=4, steps=(10, 30), config=small_config(), baseline_steps=30
+    )
     json.dumps(result)
     policies = {"explorer", "random", "nearest"}
     assert set(result["steps_to_90"]) == set(result["reached_90"]) == policies
@@ -163,6 +166,35 @@ def test_bench_explore_compares_steps_to_90_percent() -> None:
     assert scene["steps_to_90"] == {"explorer": None, "random": None, "nearest": None}
     assert scene["navigable_m2"] > 10.0
     assert 0.0 < scene["nearest_coverage"]["30"] <= 1.0
+
+
+def test_bench_explore_baselines_run_on_to_90_percent() -> None:
+    """The baselines run past the explorer's budget until they see 90% or their own budget,
+    so their steps to 90% are measured; their checkpoints are those of the same runs."""
+    capped = bench_explore(
+        scenes=1, seed=4, steps=(10, 30), config=small_config(), baseline_steps=30
+    )
+    result = bench_explore(
+        scenes=1, seed=4, steps=(10, 30), config=small_config(), baseline_steps=150
+    )
+    assert result["budget"] == {"explorer": 30, "random": 150, "nearest": 150}
+    for key in ("coverage", "random_coverage", "nearest_coverage", "random_path_length_m"):
+        assert result[key] == capped[key]
+    scene = result["per_scene"][0]
+    # The nearest-frontier explorer sees 90% of this apartment past step 30 and stops there;
+    # the random walk never does and walks its whole budget, counted as 150.
+    nearest = scene["steps_to_90"]["nearest"]
+    assert nearest is not None and 30 < nearest < 150
+    assert scene["nearest_steps"] == nearest and scene["nearest_stop_reason"] == "reached"
+    assert scene["steps_to_90"]["random"] is None and scene["random_steps"] == 150
+    assert result["reached_90"] == {"explorer": 0, "random": 0, "nearest": 1}
+    assert result["steps_to_90"] == {"explorer": 30, "random": 150, "nearest": nearest}
+    assert result["steps_to_90_vs_random"] == pytest.approx(30 / 150, abs=1e-4)
+    assert result["steps_to_90_vs_nearest"] == pytest.approx(30 / nearest, abs=1e-4)
+    assert result["path_m_per_m2"] == capped["path_m_per_m2"]
+    assert result["time_s"]["random"] > capped["time_s"]["random"]
+    with pytest.raises(AeqaError, match="baseline_steps"):
+        bench_explore(scenes=1, seed=4, steps=(10, 30), config=small_config(), baseline_steps=20)
 
 
 def test_steps_to_a_coverage_are_read_off_every_step(apartment: Path, sim: Simulator) -> None:

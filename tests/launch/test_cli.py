@@ -421,6 +421,14 @@ def test_bench_mapping_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--frames 1 or more" in err and len(err.splitlines()) == 1
 
 
+def test_bench_explore_refuses_a_baseline_budget_below_the_explorers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "explore", "--baseline-steps", "100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "(100 steps)" in err and "--baseline-steps" in err and len(err.splitlines()) == 1
+
+
 def test_questions_generate_writes_a_question_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
