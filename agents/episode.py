@@ -114,6 +114,10 @@ class EpisodeResult:
     #: ``aeqa``: explored (A-EQA); ``em``: answered from a recorded episode history without
     #: exploring (EM-EQA; ``scene`` is then the history folder)
     mode: str = "aeqa"
+    #: calls of the answering head in the episode (frontier decisions with
+    #: ``explorer.score=vlm``, early-stop checks, the final answer) and their wall time (s)
+    model_calls: int = 0
+    model_time_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,17 +185,24 @@ def coverage_of(sim: Simulator, memory: SemanticMemory, samples: int, seed: int)
     return seen_fraction(memory, coverage_points(sim, samples, seed))
 
 
-def make_explorer(config: EpisodeConfig) -> FrontierExplorer:
+def make_explorer(config: EpisodeConfig, answerer: Answerer | None = None) -> FrontierExplorer:
     """The episode's explorer: ``config.explorer`` for the agent ``config.sim.agent``, with the
-    question-aware relevance where its score asks for it."""
+    question-aware relevance or the guide by ``answerer`` where its score asks for it."""
     relevance = None
+    guide = None
     if config.explorer.score == "question":
         from aeqa.agents.answerers.matching import TextEmbedder
 
         relevance = ObjectRelevance(
             TextEmbedder(config.answerer.embedding_model), config.explorer.question_radius_m
         )
-    return FrontierExplorer(config.explorer, relevance, config.sim.agent)
+    if config.explorer.score == "vlm":
+        from aeqa.agents.guide import make_guide
+
+        if answerer is None:
+            answerer = make_answerer(config.answerer)
+        guide = make_guide(answerer, config.explorer, config.answerer.max_images)
+    return FrontierExplorer(config.explorer, relevance, config.sim.agent, guide)
 
 
 def walked_length(
@@ -280,7 +291,7 @@ class Episode:
             if history_dir is not None
             else None
         )
-        explorer = make_explorer(cfg)
+        explorer = make_explorer(cfg, self.answerer)
         rng = np.random.default_rng(cfg.seed)
         explorer.reset(question, rng)
         trajectory: list[TrajectoryStep] = []
@@ -289,12 +300,15 @@ class Episode:
         path_length = 0.0
         stop_reason = "budget"
         answer: Answer | None = None
+        #: answering-head calls before the final answer (guide decisions, early-stop checks)
+        model_calls, model_time = 0, 0.0
         step = 0
         self._observe(memory, obs, step, frames_dir, history)
         while step < cfg.explorer.max_steps:
             action = explorer.act(obs, memory)
             if action == STOP:
                 stop_reason = explorer.done_reason or "stop"
+                answer = explorer.answer
                 break
             previous = obs.state.position
             obs = self._apply(action)
@@ -319,12 +333,18 @@ class Episode:
                 cfg.explorer.early_stop_confidence <= 1.0
                 and step % cfg.explorer.early_stop_every == 0
             ):
+                asked = time.perf_counter()
                 answer = self.answerer.answer(question, memory)
+                model_calls += 1
+                model_time += time.perf_counter() - asked
                 if answer.confidence >= cfg.explorer.early_stop_confidence:
                     stop_reason = "confident"
                     break
                 answer = None
         times["explore"] = time.perf_counter() - t1
+        if explorer.guide is not None:
+            model_calls += explorer.guide.calls
+            model_time += explorer.guide.time_s
         if history is not None:
             history.close()
         if progress is not None:
@@ -351,6 +371,8 @@ class Episode:
             renderer=self.sim.renderer,
             perception=memory.perception,
             error=ANSWER_PENDING,
+            model_calls=model_calls,
+            model_time_s=round(model_time, 3),
         )
         if out_dir is not None:
             # Saved before answering: an answering head that fails (an API down) or a process
@@ -474,6 +496,7 @@ def answer_episode(
     """
     times = dict(explored.wall_time_s)
     t0 = time.perf_counter()
+    asked = answer is None
     try:
         if answer is None:
             answer = answerer.answer(question, memory)
@@ -492,6 +515,8 @@ def answer_episode(
     times["total"] = elapsed_s + times["answer"]
     result = replace(
         explored,
+        model_calls=explored.model_calls + int(asked),
+        model_time_s=round(explored.model_time_s + (times["answer"] if asked else 0.0), 3),
         answer=answer.text,
         confidence=float(answer.confidence),
         object_ids=list(answer.object_ids),

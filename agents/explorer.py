@@ -34,8 +34,10 @@ from typing import ClassVar, Protocol
 import numpy as np
 from scipy import ndimage
 
+from aeqa.agents.answerers.base import Answer
+from aeqa.agents.guide import FrameBuffer, FrontierView, Guide
 from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
-from aeqa.envs.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, AgentSpec, Range
+from aeqa.envs.config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, AgentSpec, Range
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import yaw_from_quat
 from aeqa.envs.types import MOVE_FORWARD, STOP, TURN_LEFT, TURN_RIGHT, Observations
@@ -44,10 +46,12 @@ from aeqa.mapping.occupancy import Frontier, frontier_mask
 
 logger = logging.getLogger(__name__)
 
-SCORES = ("nearest", "info_gain", "question")
+SCORES = ("nearest", "info_gain", "question", "vlm")
 _TURNS = (TURN_LEFT, TURN_RIGHT)
 #: how often an episode may forget its bump points when nothing seems reachable
 _MAX_CLEARS = 3
+#: height (m above the floor) of the point that stands for a frontier in its view
+_VIEW_POINT_HEIGHT_M = 0.5
 
 
 @dataclass
@@ -55,7 +59,9 @@ class ExplorerConfig:
     """How the explorer chooses and follows frontiers."""
 
     #: frontier score: ``nearest``, ``info_gain`` (unknown area in sight of the frontier per
-    #: metre of path) or ``question`` (``info_gain`` weighted by the relevance of objects near)
+    #: metre of path), ``question`` (``info_gain`` weighted by the relevance of objects near)
+    #: or ``vlm`` (the answering head chooses among the best ``info_gain`` frontiers from a
+    #: view of each, or answers and ends the episode; see :mod:`aeqa.agents.guide`)
     score: str = "info_gain"
     #: ``discrete`` actions or ``waypoint`` teleports along the planned path
     mode: str = "discrete"
@@ -115,6 +121,13 @@ class ExplorerConfig:
     early_stop_confidence: float = 1.1
     #: how often (steps) the head is asked for early stopping
     early_stop_every: int = 25
+    #: ``vlm``: frontiers shown to the head per decision (the best by ``info_gain``)
+    vlm_frontiers: int = 4
+    #: ``vlm``: the episode ends when the head answers with at least this confidence
+    vlm_confidence: float = 0.85
+    #: ``vlm``: latest frames kept to show each frontier in, and their size (longer side, px)
+    vlm_view_frames: int = 48
+    vlm_image_px: int = 320
 
     LIMITS: ClassVar[dict[str, Range]] = {
         "max_steps": AT_LEAST_ONE,
@@ -143,6 +156,10 @@ class ExplorerConfig:
         "waypoint_max_m": POSITIVE,
         "early_stop_confidence": NON_NEGATIVE,
         "early_stop_every": AT_LEAST_ONE,
+        "vlm_frontiers": AT_LEAST_ONE,
+        "vlm_confidence": FRACTION,
+        "vlm_view_frames": AT_LEAST_ONE,
+        "vlm_image_px": Range(16, 4096),
     }
 
 
@@ -252,6 +269,7 @@ class FrontierExplorer:
         agent: the agent's body and actions (the simulator's, ``sim.agent`` of the episode
             config): paths keep its radius from obstacles, and its turn angle sets the headings
             the agent can face and what a turn costs.
+        guide: chooses frontiers or answers (``score=vlm``; see :mod:`aeqa.agents.guide`).
     """
 
     def __init__(
@@ -259,11 +277,15 @@ class FrontierExplorer:
         config: ExplorerConfig,
         relevance: RelevanceFn | None = None,
         agent: AgentSpec | None = None,
+        guide: Guide | None = None,
     ) -> None:
         if config.score not in SCORES:
             raise AeqaError(
                 f"unknown frontier score {config.score!r}; use one of {', '.join(SCORES)}"
             )
+        if config.score == "vlm" and guide is None:
+            raise AeqaError("explorer.score=vlm needs an answering head to guide it")
+        self.guide = guide
         if config.mode not in ("discrete", "waypoint"):
             raise AeqaError(f"unknown explorer mode {config.mode!r}; use discrete or waypoint")
         self.config = config
@@ -294,12 +316,20 @@ class FrontierExplorer:
         self.done_reason: str | None = None
         #: what chose the last action (for logs)
         self.why = ""
+        #: the guide's answer that ended the episode (``score=vlm``)
+        self.answer: Answer | None = None
+        cfg = self.config
+        self.frames = (
+            FrameBuffer(cfg.vlm_view_frames, cfg.vlm_image_px) if cfg.score == "vlm" else None
+        )
 
     # --- the step ----------------------------------------------------------------------------
 
     def act(self, obs: Observations, memory: SemanticMemory) -> Action:
         """The next action, or ``stop`` with :attr:`done_reason` set."""
         self.step_count += 1
+        if self.frames is not None:
+            self.frames.add(obs)
         self._note_motion(obs, memory)
         action = self._decide(obs, memory)
         trace = self.trace
@@ -351,6 +381,9 @@ class FrontierExplorer:
             )
             if self.goal is None or due:
                 self._select(plan, front, obs, memory)
+                if self.answer is not None:
+                    self.done_reason = "confident"
+                    return STOP
             if self.goal is None:
                 return None
             action = self._follow(plan, obs)
@@ -634,8 +667,47 @@ class FrontierExplorer:
                     frontier = self._frontier_record(grid, labels, cand)
                     relevance = self.relevance(self.question, frontier, memory)
                     scores[i] *= 1.0 + cfg.question_weight * relevance
+            if cfg.score == "vlm":
+                scores = self._guided(scores, candidates, grid, labels, memory)
         for cand, score in zip(candidates, scores, strict=True):
             cand.score = float(score)
+
+    def _guided(
+        self,
+        scores: np.ndarray,
+        candidates: list[_Candidate],
+        grid: CostGrid,
+        labels: np.ndarray,
+        memory: SemanticMemory,
+    ) -> np.ndarray:
+        """``scores`` after the guide's decision over the best ``vlm_frontiers`` candidates:
+        the one it names wins; an answer confident enough is kept in :attr:`answer`."""
+        assert self.guide is not None and self.frames is not None
+        cfg = self.config
+        shown = [int(i) for i in np.argsort(-scores, kind="stable")[: cfg.vlm_frontiers]]
+        views = []
+        for i in shown:
+            centroid = self._frontier_record(grid, labels, candidates[i]).centroid
+            point = centroid + np.array([0.0, _VIEW_POINT_HEIGHT_M, 0.0])
+            views.append(
+                FrontierView(
+                    centroid=centroid,
+                    distance_m=candidates[i].distance_m,
+                    gain_m2=candidates[i].gain * grid.occupancy.cell_m**2,
+                    score=float(scores[i]),
+                    rgb=self.frames.view_of(point),
+                )
+            )
+        decision = self.guide.decide(self.question, memory, views)
+        if decision.answer is not None and decision.answer.confidence >= cfg.vlm_confidence:
+            self.answer = decision.answer
+        if decision.frontier is None:
+            return scores
+        guided = scores.copy()
+        # Above every other score even after the current goal's bonus.
+        top = float(np.abs(scores).max()) * cfg.switch_ratio**2 + 1.0
+        guided[shown[decision.frontier]] = top
+        return guided
 
     @staticmethod
     def _frontier_record(grid: CostGrid, labels: np.ndarray, cand: _Candidate) -> Frontier:

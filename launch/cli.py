@@ -267,6 +267,26 @@ def _cmd_bench_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_guide(args: argparse.Namespace) -> int:
+    from aeqa.evaluation.guide_bench import SINGLE_OBJECT_CATEGORIES, bench_guide
+
+    if args.scenes < 1 or args.questions < 1:
+        raise AeqaError("--scenes and --questions must be at least 1")
+    result = bench_guide(
+        size=args.size,
+        scenes=args.scenes,
+        seed=args.seed,
+        per_scene=args.questions,
+        categories=args.categories or SINGLE_OBJECT_CATEGORIES,
+        answerer=args.answerer,
+        overrides=args.overrides,
+    )
+    if not args.per_question:
+        result.pop("per_question")
+    _print_result(result, args.json)
+    return 0
+
+
 def _cmd_bench_evaluate(args: argparse.Namespace) -> int:
     from aeqa.evaluation.bench import bench_batch
 
@@ -485,6 +505,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explore_bench.add_argument("--json", action="store_true", help="print one JSON object")
     explore_bench.set_defaults(handler=_cmd_bench_explore)
+    guide_bench = targets.add_parser(
+        "guide",
+        help="explorer.score=vlm (the answering head picks frontiers and stops) against full "
+        "exploration: answers and steps on the same generated questions",
+    )
+    guide_bench.add_argument("--scenes", type=int, default=5, help="generated scenes")
+    guide_bench.add_argument(
+        "--size", choices=("apartment", "house"), default="house", help="default: house"
+    )
+    guide_bench.add_argument(
+        "--questions",
+        type=int,
+        default=14,
+        help="questions generated per scene over the seven categories (default 14), of which "
+        "those in --categories are asked",
+    )
+    guide_bench.add_argument(
+        "--categories",
+        nargs="+",
+        default=None,
+        metavar="CATEGORY",
+        help="OpenEQA categories asked, quoted (default: the single-object ones, "
+        "'attribute recognition' 'object state recognition' 'object localization')",
+    )
+    guide_bench.add_argument("--answerer", default="memory", help="memory, hf, openai or YAML")
+    guide_bench.add_argument("--seed", type=int, default=0)
+    guide_bench.add_argument(
+        "--per-question", action="store_true", help="include every question's record"
+    )
+    guide_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    guide_bench.add_argument(
+        "overrides", nargs="*", help="episode config overrides for both modes, key=value"
+    )
+    guide_bench.set_defaults(handler=_cmd_bench_guide)
     evaluate_bench = targets.add_parser(
         "evaluate", help="batch throughput with N workers against 1 worker, same batch"
     )

@@ -21,7 +21,6 @@ from aeqa.agents.answerers.context import build_context
 from aeqa.agents.answerers.matching import TextEmbedder
 from aeqa.envs.device import device_settings
 from aeqa.envs.errors import AeqaError
-from aeqa.mapping.keyframes import Keyframe
 from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
@@ -157,25 +156,31 @@ class HFAnswerer:
         text = check_question(question)
         # Load the model first: the embedder's loader sets HF_HUB_OFFLINE=1 where it imports
         # the hub library first, which would stop this model from downloading.
-        processor, model = self._loaded()
+        processor, _ = self._loaded()
         context = build_context(text, memory, self.embedder, self.config.max_images)
-        model_input, image_count = prompt_text(processor, context.prompt, len(context.keyframes))
+        _, image_count = prompt_text(processor, context.prompt, len(context.keyframes))
         context = replace(context, keyframes=context.keyframes[:image_count])
-        reply = self.generate(processor, model, model_input, context.keyframes)
-        answer = context.answer(reply)
+        answer = context.answer(self.ask(context.prompt, [k.rgb for k in context.keyframes]))
         logger.info("%s -> %r (confidence %.2f)", text, answer.text, answer.confidence)
         return answer
 
+    def ask(self, prompt: str, images: list[np.ndarray]) -> str:
+        """The model's greedy reply to ``prompt`` with ``images`` ((h, w, 3) uint8 RGB) before
+        it; where the processor cannot take images (see :func:`prompt_text`), none are sent."""
+        processor, model = self._loaded()
+        model_input, image_count = prompt_text(processor, prompt, len(images))
+        return self.generate(processor, model, model_input, images[:image_count])
+
     def generate(
-        self, processor: Any, model: Any, model_input: str, keyframes: list[Keyframe]
+        self, processor: Any, model: Any, model_input: str, images: list[np.ndarray]
     ) -> str:
-        """The model's greedy reply to ``model_input`` (from :func:`prompt_text`) with the
-        keyframes' RGB ((h, w, 3) uint8) as PIL images."""
+        """The model's greedy reply to ``model_input`` (from :func:`prompt_text`) with
+        ``images`` ((h, w, 3) uint8 RGB) as PIL images."""
         import torch
         from PIL import Image
 
-        images = [Image.fromarray(np.ascontiguousarray(k.rgb)) for k in keyframes]
-        inputs = processor(text=[model_input], images=images or None, return_tensors="pt")
+        pictures = [Image.fromarray(np.ascontiguousarray(rgb)) for rgb in images]
+        inputs = processor(text=[model_input], images=pictures or None, return_tensors="pt")
         inputs = inputs.to(device=model.device, dtype=model.dtype)
         tokenizer = getattr(processor, "tokenizer", processor)
         pad_token_id = tokenizer.pad_token_id

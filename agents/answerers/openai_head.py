@@ -30,7 +30,6 @@ from aeqa.agents.answerers.base import Answer, AnswererConfig, check_question
 from aeqa.agents.answerers.context import SYSTEM_PROMPT, build_context
 from aeqa.agents.answerers.matching import TextEmbedder
 from aeqa.envs.errors import AeqaError, redact, register_secret
-from aeqa.mapping.keyframes import Keyframe
 from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
@@ -65,10 +64,11 @@ def png_data_url(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def chat_request(config: AnswererConfig, prompt: str, keyframes: list[Keyframe]) -> dict[str, Any]:
-    """The chat-completions request body: system + user (text, then one image per keyframe)."""
+def chat_request(config: AnswererConfig, prompt: str, images: list[np.ndarray]) -> dict[str, Any]:
+    """The chat-completions request body: system + user (the text, then the images, (h, w, 3)
+    uint8 RGB, in order)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
-    content += [{"type": "image_url", "image_url": {"url": png_data_url(k.rgb)}} for k in keyframes]
+    content += [{"type": "image_url", "image_url": {"url": png_data_url(rgb)}} for rgb in images]
     return {
         "model": config.model,
         "messages": [
@@ -144,10 +144,13 @@ class OpenAIAnswerer:
         """Answer from the keyframes of the relevant objects and the object list."""
         text = check_question(question)
         context = build_context(text, memory, self.embedder, self.config.max_images)
-        body = chat_request(self.config, context.prompt, context.keyframes)
-        answer = context.answer(reply_text(self.post(body)))
+        answer = context.answer(self.ask(context.prompt, [k.rgb for k in context.keyframes]))
         logger.info("%s -> %r (confidence %.2f)", text, answer.text, answer.confidence)
         return answer
+
+    def ask(self, prompt: str, images: list[np.ndarray]) -> str:
+        """The model's reply to ``prompt`` with ``images`` ((h, w, 3) uint8 RGB) after it."""
+        return reply_text(self.post(chat_request(self.config, prompt, images)))
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the endpoint and return the decoded JSON response.
