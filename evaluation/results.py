@@ -484,6 +484,10 @@ class BatchSummary:
     mean_path_length_m: float | None
     mean_coverage: float | None
     mean_wall_time_s: float | None
+    #: answering-head calls per episode (``explorer.score=vlm`` decisions, early-stop checks,
+    #: the answer) and their wall time (s), means
+    mean_model_calls: float | None = None
+    mean_model_time_s: float | None = None
     stop_reasons: dict[str, int] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     #: what the results may be compared with (generated questions, gt perception)
@@ -533,6 +537,8 @@ def summarize(
         mean_path_length_m=_mean([r.path_length_m for r in ok]),
         mean_coverage=_mean([r.coverage for r in ok]),
         mean_wall_time_s=_mean([float(r.wall_time_s.get("total", 0.0)) for r in ok]),
+        mean_model_calls=_mean([r.model_calls for r in ok]),
+        mean_model_time_s=_mean([r.model_time_s for r in ok]),
         stop_reasons=dict(sorted(Counter(r.stop_reason for r in records).items())),
         failures=[Failure(r.question_id, redact(str(r.error))) for r in failed],
         labels=labels or ResultLabels(),

@@ -247,9 +247,11 @@ def test_a_failing_episode_is_recorded_and_the_batch_goes_on(
     assert "Traceback" in traceback_text
     for q in good:
         assert records[q.question_id]["error"] is None and records[q.question_id]["answer"]
+        assert records[q.question_id]["model_calls"] == 1  # the answer, once explored
     predictions = json.loads((out / "predictions.json").read_text())
     assert [p["question_id"] for p in predictions] == [q.question_id for q in good]
     written = json.loads((out / "summary.json").read_text())
+    assert written["mean_model_calls"] == 1.0 and written["mean_model_time_s"] >= 0.0
     assert {f["question_id"] for f in written["failures"]} == {
         "corrupt-scene",
         "missing-scene",
