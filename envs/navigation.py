@@ -1,10 +1,11 @@
 """Navigable area of a triangle mesh for a cylindrical agent, and navigation queries on it.
 
 This module rebuilds, in numpy and plain Python, the navigation mesh that habitat-sim 0.3.3
-builds with Recast and queries with Detour, restricted to one floor level, so that the
-embedded simulator answers ``is_navigable``, island areas and geodesic distances the way
-habitat-sim does (on ``habitat-golden``: every probe, the island area to 1e-5 and every
-geodesic to 1e-5). The stages follow Recast's solo-mesh build with habitat-sim's settings:
+builds with Recast and queries with Detour, restricted to the floor reachable from the start
+(one span per cell), so that the embedded simulator answers ``is_navigable``, island areas
+and geodesic distances the way habitat-sim does (on ``habitat-golden``: every probe, the
+island area to 1e-5 and every geodesic to 1e-5). The stages follow Recast's solo-mesh
+build with habitat-sim's settings:
 
 0. **Frame.** habitat-sim turns a Z-up asset Y-up with a float32 matrix whose entries are
    1.0000001 and -1.2e-7 rather than 1 and 0; the vertices are re-derived the same way
@@ -17,7 +18,10 @@ geodesic to 1e-5). The stages follow Recast's solo-mesh build with habitat-sim's
 2. **Filters.** Low hanging obstacles, ledges and spans with less than the agent's height
    of clearance, as Recast's three filters do. Per column, the walkable span whose top is
    closest to the level forms a single-level *layer* (one span per cell), with 4-neighbour
-   connections where the step is at most ``max_climb_m`` and the clearances overlap.
+   connections where the step is at most ``max_climb_m`` and the clearances overlap. Given a
+   start, the spans connected to the start's span by those same links are flooded at any
+   height: where the flood climbs stairs or a ramp to another level, the columns it reaches
+   take the reached span (a split-level floor plan, levels side by side in plan).
 3. **Erosion** by the agent radius with Recast's chamfer distance (orthogonal step 2,
    diagonal 3, in half cells) from border cells.
 4. **Regions.** Recast's watershed partition over the blurred distance field, its removal of
@@ -41,7 +45,10 @@ the origin is the mesh's bounding-box minimum, as Recast's. Heights are those of
 surface (the top of the floor's voxel, up to one ``cell_height_m`` above the mesh), as
 habitat-sim reports them.
 
-Limits: one level only (the one at ``level_y``), so tops of furniture and other floors, which
+Limits: one span per cell. The levels reachable from the start are navigable where they lie
+side by side in plan; where the reachable floor lies above itself (a storey above another,
+stairs over a hallway), a warning is logged and only the start's level (``level_y``) is
+navigable, up to the stairs. Tops of furniture and levels the start does not reach, which
 habitat-sim's navmesh also covers, are not navigable here; Recast's detail mesh is not built
 (polygon heights come from the voxel tops); where spans of one column merge, the merged span
 is walkable when a walkable face reaches within ``max_climb_m`` of its top, which can differ
@@ -556,6 +563,15 @@ def _select_layer(
     top[cell_c[chosen]] = cols.smax[k_c[chosen], cell_c[chosen]]
     gap = cols.smin[k_c[chosen] + 1, cell_c[chosen]] - top[cell_c[chosen]]
     clearance[cell_c[chosen]] = np.clip(gap, 0, 255)
+    return _link_layer(present, top, clearance, grid, cfg)
+
+
+def _link_layer(
+    present: np.ndarray, top: np.ndarray, clearance: np.ndarray, grid: _Grid, cfg: _Config
+) -> _Layer:
+    """The layer's 4-neighbour connections: a step of at most the climb, and clearances that
+    overlap by the agent's height (rcBuildCompactHeightfield)."""
+    n = grid.width * grid.height
     nb_index, nb_inside = _neighbour_cells(grid)
     nbr = np.full((4, n), -1, dtype=np.int64)
     for d in range(4):
@@ -567,6 +583,84 @@ def _select_layer(
         con &= np.abs(top[nb] - top) <= cfg.walkable_climb
         nbr[d] = np.where(con, nb, -1)
     return _Layer(present, top, clearance, nbr)
+
+
+@dataclass
+class _Reached:
+    """The walkable spans connected to the start's span over all levels."""
+
+    k: np.ndarray  # (R,) int64 span index in its column
+    cell: np.ndarray  # (R,) int64 grid cell
+    stacked: int  # cells holding more than one reached span (a storey above another)
+
+
+def _reach_from_start(
+    cols: _Columns,
+    grid: _Grid,
+    cfg: _Config,
+    spec: NavSpec,
+    start_xz: tuple[float, float],
+    level_y: float,
+) -> _Reached | None:
+    """Flood from the walkable span under ``start_xz`` nearest ``level_y`` over every
+    neighbouring walkable span Recast would connect to it (a step of at most the climb,
+    clearances overlapping by the agent's height), at any height. None when the start's
+    column has no walkable span within reach of the level."""
+    k_all, cell_all = np.nonzero(cols.walkable & (np.arange(len(cols.smax))[:, None] < cols.count))
+    ok = ~_ledge_or_low(cols, k_all, cell_all, grid, cfg)
+    k_all, cell_all = k_all[ok], cell_all[ok]
+    col = int(math.floor((start_xz[0] - float(grid.bmin[0])) / float(grid.cs)))
+    row = int(math.floor((start_xz[1] - float(grid.bmin[2])) / float(grid.cs)))
+    if not (0 <= col < grid.width and 0 <= row < grid.height):
+        return None
+    top_y = grid.bmin[1] + cols.smax[k_all, cell_all].astype(_F32) * grid.ch
+    at_start = np.nonzero(cell_all == row * grid.width + col)[0]
+    near = np.abs(top_y[at_start] - level_y)
+    reach = spec.max_drop_m + spec.max_climb_m + spec.cell_height_m
+    at_start = at_start[near <= reach]
+    if len(at_start) == 0:
+        return None
+    start = int(at_start[np.argmin(np.abs(top_y[at_start] - level_y))])
+    n_span = len(k_all)
+    k_max = cols.smax.shape[0]
+    span_id = np.full((k_max, grid.width * grid.height), -1, dtype=np.int64)
+    span_id[k_all, cell_all] = np.arange(n_span)
+    bot = cols.smax[k_all, cell_all]
+    ceil = bot + np.clip(cols.smin[k_all + 1, cell_all] - bot, 0, 255)
+    nb_index, nb_inside = _neighbour_cells(grid)
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    for d in (1, 2):  # +z and +x: each undirected link once
+        inside = nb_inside[d, cell_all]
+        nb = nb_index[d, cell_all]
+        for k2 in range(k_max):
+            other = np.where(inside, span_id[k2, nb], -1)
+            has = other >= 0
+            o = np.maximum(other, 0)
+            link = has & (np.abs(bot[o] - bot) <= cfg.walkable_climb)
+            link &= np.minimum(ceil, ceil[o]) - np.maximum(bot, bot[o]) >= cfg.walkable_height
+            src.append(np.nonzero(link)[0])
+            dst.append(other[link])
+    a, b = np.concatenate(src), np.concatenate(dst)
+    graph = csr_matrix((np.ones(len(a)), (a, b)), shape=(n_span, n_span))
+    _, labels = connected_components(graph, directed=False)
+    mine = np.nonzero(labels == labels[start])[0]
+    _, counts = np.unique(cell_all[mine], return_counts=True)
+    return _Reached(k_all[mine], cell_all[mine], int(np.count_nonzero(counts > 1)))
+
+
+def _override_layer(
+    base: _Layer, cols: _Columns, reached: _Reached, grid: _Grid, cfg: _Config
+) -> _Layer:
+    """``base`` with the reached span in every column the flood reached."""
+    present = base.present.copy()
+    top = base.top.copy()
+    clearance = base.clearance.copy()
+    present[reached.cell] = True
+    top[reached.cell] = cols.smax[reached.k, reached.cell]
+    gap = cols.smin[reached.k + 1, reached.cell] - top[reached.cell]
+    clearance[reached.cell] = np.clip(gap, 0, 255)
+    return _link_layer(present, top, clearance, grid, cfg)
 
 
 # --- 3. erosion and distance field ------------------------------------------------------------
@@ -1993,13 +2087,14 @@ class NavMeshStats:
 
 
 class NavGrid:
-    """The navigable floor of one level of a mesh, with habitat-style navigation queries.
+    """The navigable floor of a mesh, with habitat-style navigation queries.
 
     Built from world vertices (V, 3) (Y up, metres) and faces (F, 3) at ``level_y``; the
     island holding ``start_xz`` (within ``spec.start_tolerance_m``), or the largest one,
-    is the start island. Grid cell ``(row, col)`` covers world ``x`` in
-    ``origin_x + col * cell_m`` .. + cell_m and ``z`` in ``origin_z + row * cell_m`` ..
-    + cell_m.
+    is the start island. With a start, other levels that stairs connect to the start's
+    floor are part of it where they do not lie above it in plan (:attr:`multi_level`).
+    Grid cell ``(row, col)`` covers world ``x`` in ``origin_x + col * cell_m`` .. + cell_m
+    and ``z`` in ``origin_z + row * cell_m`` .. + cell_m.
 
     Raises:
         AeqaError: no triangles, no navigable floor at the level, or a start off it.
@@ -2011,6 +2106,8 @@ class NavGrid:
             island).
         island: (rows, cols) bool, the cells of the island that holds the start.
         polygons: list of (V, 3) float64 world vertices of every navmesh polygon.
+        multi_level: whether the floor reachable from the start spans more than one level
+            (its cells' ``floor_y`` then differ by more than a step).
     """
 
     def __init__(
@@ -2036,7 +2133,8 @@ class NavGrid:
         self.origin_z = float(grid.bmin[2])
         self.cols = grid.width
         self.rows = grid.height
-        self._query = self._build_navmesh(vertices, faces)
+        self.multi_level = False
+        self._query = self._build_navmesh(vertices, faces, start_xz, source)
         self._check_not_empty(source)
         self._start_island = self._pick_island(start_xz, source)
         self._finish_grids()
@@ -2050,7 +2148,13 @@ class NavGrid:
 
     # --- construction ------------------------------------------------------------------------
 
-    def _build_navmesh(self, vertices: np.ndarray, faces: np.ndarray) -> _NavMeshQuery:
+    def _build_navmesh(
+        self,
+        vertices: np.ndarray,
+        faces: np.ndarray,
+        start_xz: tuple[float, float] | None,
+        source: str,
+    ) -> _NavMeshQuery:
         spec, cfg, grid = self.spec, self._cfg, self._grid
         tris = vertices[faces]
         walkable = _walkable_triangles(tris, cfg.walkable_slope_cos)
@@ -2061,6 +2165,10 @@ class NavGrid:
         cols = _merge_spans(records, grid.width * grid.height, cfg.walkable_climb)
         _filter_low_hanging(cols, cfg.walkable_climb)
         layer = _select_layer(cols, grid, cfg, spec, self.level_y)
+        if start_xz is not None:
+            layer = self._other_levels(
+                layer, cols, records, tris[~near], walkable[~near], start_xz, source
+            )
         eroded = _erode(layer, grid, cfg.walkable_radius)
         dist, max_dist = _distance_field(layer, eroded, grid)
         reg = _Watershed(layer, eroded, dist, max_dist, grid).run(
@@ -2077,6 +2185,64 @@ class NavGrid:
             .reshape(grid.height, grid.width)
         )
         return _NavMeshQuery(mesh, grid, spec.max_climb_m)
+
+    def _other_levels(
+        self,
+        layer: _Layer,
+        near_cols: _Columns,
+        near: _SpanRecords,
+        far_tris: np.ndarray,
+        far_walkable: np.ndarray,
+        start_xz: tuple[float, float],
+        source: str,
+    ) -> _Layer:
+        """The layer, with the floor of other levels that stairs or ramps connect to the
+        start's floor (over all triangles, as Recast's connectivity joins spans). Where the
+        start's floor reaches no other level, ``layer`` itself, unchanged; where what it
+        reaches overlaps itself in plan (a storey above another), also ``layer``: one span per
+        cell cannot hold both, and the navigable area stays the start's level."""
+        spec, cfg, grid = self.spec, self._cfg, self._grid
+        # First over the level's band: spans there link only to spans within the climb, so
+        # while the flood stays on the level's own spans, triangles outside the band (which
+        # lie more than a storey away) cannot change it.
+        reached = _reach_from_start(near_cols, grid, cfg, spec, start_xz, self.level_y)
+        if (
+            reached is None
+            or (
+                layer.present[reached.cell]
+                & (layer.top[reached.cell] == near_cols.smax[reached.k, reached.cell])
+            ).all()
+        ):
+            return layer
+        far = _rasterise(far_tris, far_walkable, grid)
+        records = _SpanRecords(
+            np.concatenate([near.cell, far.cell]),
+            np.concatenate([near.smin, far.smin]),
+            np.concatenate([near.smax, far.smax]),
+            np.concatenate([near.walkable, far.walkable]),
+        )
+        cols = _merge_spans(records, grid.width * grid.height, cfg.walkable_climb)
+        _filter_low_hanging(cols, cfg.walkable_climb)
+        reached = _reach_from_start(cols, grid, cfg, spec, start_xz, self.level_y)
+        if reached is None:
+            return layer
+        same = layer.present[reached.cell] & (
+            layer.top[reached.cell] == cols.smax[reached.k, reached.cell]
+        )
+        if same.all():
+            return layer
+        if reached.stacked:
+            logger.warning(
+                "%s: the floor reachable from the start lies above itself over %.1f m2 (a "
+                "storey above another); only the level at %.2f m is navigable",
+                source,
+                reached.stacked * spec.cell_m**2,
+                self.level_y,
+            )
+            return layer
+        self.multi_level = True
+        base = _select_layer(cols, grid, cfg, spec, self.level_y)
+        return _override_layer(base, cols, reached, grid, cfg)
 
     def _check_not_empty(self, source: str) -> None:
         if not self._query.enabled.any():
@@ -2172,6 +2338,12 @@ class NavGrid:
                     self.island[cells[ok, 0] + dr, cells[ok, 1]]
                     & self.island[cells[ok, 0], cells[ok, 1] + dc]
                 )
+            if self.multi_level:
+                # Cells of two levels can touch in plan at a drop: no edge between them.
+                step = np.abs(
+                    self.floor_y[cells[ok, 0], cells[ok, 1]] - self.floor_y[r2[ok], c2[ok]]
+                )
+                ok[ok] = step <= self.spec.max_climb_m + 0.5 * self.spec.cell_height_m
             a = index[cells[ok, 0], cells[ok, 1]]
             b = index[r2[ok], c2[ok]]
             sources += [a, b]
@@ -2221,9 +2393,19 @@ class NavGrid:
 
     @property
     def island_area_m2(self) -> float:
-        """Area (m^2) of the start island's polygons, as habitat-sim's ``island_area``."""
+        """Area (m^2) of the start island's polygons, as habitat-sim's ``island_area``: their
+        surface area, which on stairs and ramps exceeds the area in plan (habitat-sim's
+        detail mesh follows the steps more closely, so there it is up to ~0.5% larger)."""
         q = self._query
-        return float(q.area[q.island == self._start_island].sum())
+        polys = q.island == self._start_island
+        if not self.multi_level:
+            return float(q.area[polys].sum())
+        total = 0.0
+        for p in np.nonzero(polys)[0]:
+            v = q.pv[p, : q.count[p]]
+            cross = np.cross(v[1:-1] - v[0], v[2:] - v[0])
+            total += 0.5 * float(np.linalg.norm(cross, axis=1).sum())
+        return total
 
     def is_navigable(self, point: np.ndarray) -> bool:
         """habitat-sim's ``is_navigable``: the point projects onto a polygon within 1 cm

@@ -14,6 +14,13 @@ around a bathroom or closet cut from their corner, drawn again until its navigab
 stands between two cells of one room or of an open plan; its ``scene.json`` adds
 ``generator.size``, each room's ``parts`` and the ``openings`` between rooms.
 
+A ``split-level`` house is an apartment at y = 0, a walled stair hall along its +x side whose
+treads rise at most 0.17 m each (below habitat's 0.2 m climb), and an apartment of 3 or 4
+rooms beyond the hall with its floor 1.0 to 1.4 m higher, on a solid base: the two levels lie
+side by side in plan, never one above the other. Its ``scene.json`` adds each region's
+``floor_y``; the stair hall is the region of type ``staircase`` and its treads are structure of
+category ``stairs``.
+
 Everything random is drawn from generators seeded by the scene's seed, and files are written
 without timestamps, with sorted JSON keys and rounded floats, so the same seed gives
 byte-identical files.
@@ -890,6 +897,8 @@ class GeneratedScene:
     room_parts: list[list[Rect]] = field(default_factory=list)
     #: houses: boundaries between two rooms with no wall (``rooms`` are their region ids)
     openings: list[SharedWall] = field(default_factory=list)
+    #: split-level houses: per room, the height of its floor (empty: every floor at y = 0)
+    room_floor_y: list[float] = field(default_factory=list)
 
 
 # --- floor plan ------------------------------------------------------------------------------
@@ -2075,7 +2084,7 @@ def build_scene(seed: int, num_rooms: int | None = None) -> GeneratedScene:
 
 # --- houses ----------------------------------------------------------------------------------
 
-SIZES = ("apartment", "house")
+SIZES = ("apartment", "house", "split-level")
 MIN_HOUSE_ROOMS, MAX_HOUSE_ROOMS = 10, 25
 #: the navigable floor (m2, the start's island) a house is drawn again until it has, by the
 #: estimate of :func:`_navigable_estimate_m2`; inside the advertised 120-300 m2 by a margin
@@ -2721,6 +2730,255 @@ def build_house(seed: int, num_rooms: int | None = None) -> GeneratedScene:
     )
 
 
+# --- split-level houses ----------------------------------------------------------------------
+
+#: how much higher the upper level's floor is than the lower one's (m)
+SPLIT_RISE_M = (1.0, 1.4)
+#: the highest step between stair treads (below habitat's default 0.2 m climb)
+STAIR_MAX_STEP_M = 0.17
+STAIR_RUN_M = 0.28
+STAIR_LANDING_M = 1.0
+#: stair hall width between wall centre lines, and the openings into it
+STAIR_HALL_WIDTH_M = 1.6
+STAIR_OPENING_M = 1.0
+#: furniture within this depth of a stair hall opening is left out
+STAIR_KEEPOUT_DEPTH_M = 1.0
+UPPER_ROOMS = (3, 4)
+STAIR_COLORS = ("brown", "beige", "gray")
+
+
+def _shifted_box(box: Box, offset: np.ndarray) -> Box:
+    return Box(box.center + offset, box.half_extents, box.rotation)
+
+
+def _shifted_rect(rect: Rect, dx: float, dz: float) -> Rect:
+    return Rect(rect.x0 + dx, rect.z0 + dz, rect.x1 + dx, rect.z1 + dz)
+
+
+def _shifted_wall(wall: SharedWall, dx: float, dz: float, region_offset: int) -> SharedWall:
+    along = dz if wall.axis == "x" else dx
+    across = dx if wall.axis == "x" else dz
+    rooms = (wall.rooms[0] + region_offset, wall.rooms[1] + region_offset)
+    return SharedWall(rooms, wall.axis, wall.line + across, wall.lo + along, wall.hi + along)
+
+
+def _opening_room(rooms: Sequence[Room], side: str, rng: np.random.Generator) -> tuple[Room, float]:
+    """A room on the apartment's outer ``side`` ("+x" or "-x"), public rooms first, and the
+    z of an opening's centre on that wall clear of its corners."""
+    edge = max(r.bounds.x1 for r in rooms) if side == "+x" else min(r.bounds.x0 for r in rooms)
+    on_edge = [
+        r for r in rooms if abs((r.bounds.x1 if side == "+x" else r.bounds.x0) - edge) < 1e-6
+    ]
+    public = [r for r in on_edge if r.room_type in PUBLIC_ROOM_TYPES]
+    options = public or on_edge
+    room = options[int(rng.integers(len(options)))]
+    margin = max(STAIR_HALL_WIDTH_M, STAIR_OPENING_M + 2 * DOORWAY_CORNER_MARGIN_M) / 2
+    lo, hi = room.bounds.z0 + margin, room.bounds.z1 - margin
+    return room, _snap(float(rng.uniform(lo, hi)) if hi > lo else (lo + hi) / 2)
+
+
+def _cut_opening(
+    pieces: Sequence[StructurePiece], x: float, z_lo: float, z_hi: float, floor_y: float
+) -> list[StructurePiece]:
+    """Walls on the line ``x`` with a doorway cut from ``z_lo`` to ``z_hi``: the side pieces
+    and a lintel above ``floor_y + DOOR_HEIGHT_M``."""
+    out: list[StructurePiece] = []
+    for piece in pieces:
+        lo, hi = piece.box.aabb()
+        on_line = piece.category == "wall" and lo[0] < x < hi[0] and hi[0] - lo[0] < 0.2
+        if not on_line or hi[2] <= z_lo + 1e-6 or lo[2] >= z_hi - 1e-6:
+            out.append(piece)
+            continue
+        for a, b in _subtract_intervals((float(lo[2]), float(hi[2])), [(z_lo, z_hi)]):
+            box = _aabox((lo[0], lo[1], a), (hi[0], hi[1], b))
+            out.append(StructurePiece(piece.category, piece.region_id, piece.color_name, box))
+        top = floor_y + DOOR_HEIGHT_M
+        if hi[1] > top:
+            box = _aabox((lo[0], top, max(z_lo, lo[2])), (hi[0], hi[1], min(z_hi, hi[2])))
+            out.append(StructurePiece(piece.category, piece.region_id, piece.color_name, box))
+    return out
+
+
+def _without_objects_in(
+    objects: Sequence[PlacedObject], keepouts: Sequence[Rect]
+) -> list[PlacedObject]:
+    """The objects clear of every keepout, and clear of what rests on a removed one; the
+    ``supported_by`` indices renumbered."""
+    removed: set[int] = set()
+    for i, obj in enumerate(objects):
+        blocked = any(obj.footprint.overlaps(k) for k in keepouts)
+        if blocked or (obj.supported_by is not None and obj.supported_by in removed):
+            removed.add(i)
+    new_index = {}
+    out: list[PlacedObject] = []
+    for i, obj in enumerate(objects):
+        if i in removed:
+            continue
+        new_index[i] = len(out)
+        support = None if obj.supported_by is None else new_index[obj.supported_by]
+        out.append(
+            PlacedObject(
+                obj.spec,
+                obj.region_id,
+                obj.translation.copy(),
+                obj.quarter_turns,
+                support,
+                obj.wall_mounted,
+                obj.side,
+            )
+        )
+    return out
+
+
+def _stair_hall(
+    region: int, x0: float, zc: float, rise_m: float, ceiling_m: float, rng: np.random.Generator
+) -> tuple[list[StructurePiece], float]:
+    """A closed stair hall from ``x0`` along +x: a lower landing at y = 0, treads rising by
+    at most ``STAIR_MAX_STEP_M``, an upper landing at ``rise_m``, walls on both long sides up
+    to ``rise_m + ceiling_m``. Returns its pieces and its far end's x."""
+    steps = int(math.ceil(rise_m / STAIR_MAX_STEP_M))
+    step = rise_m / steps
+    half = STAIR_HALL_WIDTH_M / 2
+    z0, z1 = zc - half, zc + half
+    x1 = x0 + 2 * STAIR_LANDING_M + (steps - 1) * STAIR_RUN_M
+    top = rise_m + ceiling_m
+    floor_color = str(rng.choice(FLOOR_COLORS))
+    stair_color = str(rng.choice(STAIR_COLORS))
+    wall_color = str(rng.choice(WALL_COLORS))
+    pieces = [
+        StructurePiece(
+            "floor", region, floor_color, _aabox((x0, -SLAB_THICKNESS_M, z0), (x1, 0.0, z1))
+        ),
+        StructurePiece(
+            "ceiling",
+            region,
+            CEILING_COLOR,
+            _aabox((x0, top, z0), (x1, top + SLAB_THICKNESS_M, z1)),
+        ),
+    ]
+    start = x0 + STAIR_LANDING_M
+    for k in range(1, steps):
+        box = _aabox(
+            (start + (k - 1) * STAIR_RUN_M, 0.0, z0), (start + k * STAIR_RUN_M, k * step, z1)
+        )
+        pieces.append(StructurePiece("stairs", region, stair_color, box))
+    landing = _aabox((start + (steps - 1) * STAIR_RUN_M, 0.0, z0), (x1, rise_m, z1))
+    pieces.append(StructurePiece("stairs", region, stair_color, landing))
+    for z in (z0, z1):
+        pieces.append(
+            StructurePiece("wall", region, wall_color, _wall_box("z", z, x0, x1, 0.0, top))
+        )
+    return pieces, x1
+
+
+def build_split_level(seed: int, num_rooms: int | None = None) -> GeneratedScene:
+    """Generate a split-level house in memory (world frame): an apartment at y = 0 (``num_rooms``
+    rooms, or drawn), a stair hall along its +x side, and a smaller apartment beyond the hall
+    with its floor ``SPLIT_RISE_M`` higher, on a solid base. The two levels do not overlap in
+    plan. Furniture in front of the hall's two openings is left out; the start is on the
+    lower level."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    lower = build_scene(seed, num_rooms)
+    upper_seed = int(np.random.SeedSequence(seed, spawn_key=(3,)).generate_state(1)[0])
+    upper = build_scene(upper_seed, int(rng.integers(UPPER_ROOMS[0], UPPER_ROOMS[1] + 1)))
+    rise = round(float(rng.uniform(*SPLIT_RISE_M)), 2)
+    room_a, zc = _opening_room(lower.rooms, "+x", rng)
+    room_b, zc_b = _opening_room(upper.rooms, "-x", rng)
+    hall_id = len(lower.rooms)
+    offset_id = hall_id + 1
+    x_a = room_a.bounds.x1
+    hall, x_b = _stair_hall(hall_id, x_a, zc, rise, upper.ceiling_height_m, rng)
+    dx = x_b - room_b.bounds.x0
+    dz = zc - zc_b
+    shift = np.array([dx, rise, dz])
+    half_open = STAIR_OPENING_M / 2
+    # The upper apartment stands on a solid base: its floor slabs reach down to the ground.
+    upper_structure = []
+    for piece in upper.structure:
+        box = _shifted_box(piece.box, shift)
+        if piece.category == "floor":
+            lo, hi = box.aabb()
+            box = _aabox((lo[0], -SLAB_THICKNESS_M, lo[2]), hi)
+        upper_structure.append(
+            StructurePiece(piece.category, piece.region_id + offset_id, piece.color_name, box)
+        )
+    lower_structure = _cut_opening(lower.structure, x_a, zc - half_open, zc + half_open, 0.0)
+    upper_structure = _cut_opening(upper_structure, x_b, zc - half_open, zc + half_open, rise)
+    # Close the lower apartment's wall above its ceiling, where the hall is taller.
+    above = _wall_box(
+        "x",
+        x_a,
+        zc - STAIR_HALL_WIDTH_M / 2,
+        zc + STAIR_HALL_WIDTH_M / 2,
+        lower.ceiling_height_m,
+        rise + upper.ceiling_height_m,
+    )
+    hall.append(StructurePiece("wall", hall_id, hall[-1].color_name, above))
+    upper_objects = [
+        PlacedObject(
+            o.spec,
+            o.region_id + offset_id,
+            o.translation + shift,
+            o.quarter_turns,
+            None if o.supported_by is None else o.supported_by + len(lower.objects),
+            o.wall_mounted,
+            o.side,
+        )
+        for o in upper.objects
+    ]
+    keep_a = Rect(
+        x_a - STAIR_KEEPOUT_DEPTH_M, zc - half_open - 0.1, x_a + 0.1, zc + half_open + 0.1
+    )
+    keep_b = Rect(
+        x_b - 0.1, zc - half_open - 0.1, x_b + STAIR_KEEPOUT_DEPTH_M, zc + half_open + 0.1
+    )
+    objects = _without_objects_in([*lower.objects, *upper_objects], [keep_a, keep_b])
+    hall_rect = Rect(x_a, zc - STAIR_HALL_WIDTH_M / 2, x_b, zc + STAIR_HALL_WIDTH_M / 2)
+    types = [r.room_type for r in lower.rooms] + ["staircase"] + [r.room_type for r in upper.rooms]
+    names = _room_names(types)
+    bounds = (
+        [r.bounds for r in lower.rooms]
+        + [hall_rect]
+        + [_shifted_rect(r.bounds, dx, dz) for r in upper.rooms]
+    )
+    rooms = [Room(i, names[i], types[i], b) for i, b in enumerate(bounds)]
+    hall_doors = [
+        Doorway(
+            SharedWall((room_a.region_id, hall_id), "x", x_a, hall_rect.z0, hall_rect.z1),
+            zc,
+            STAIR_OPENING_M,
+        ),
+        Doorway(
+            SharedWall(
+                (room_b.region_id + offset_id, hall_id), "x", x_b, hall_rect.z0, hall_rect.z1
+            ),
+            zc,
+            STAIR_OPENING_M,
+        ),
+    ]
+    upper_doors = [
+        Doorway(
+            _shifted_wall(d.wall, dx, dz, offset_id),
+            d.center + (dz if d.wall.axis == "x" else dx),
+            d.width_m,
+        )
+        for d in upper.doorways
+    ]
+    return GeneratedScene(
+        seed=seed,
+        ceiling_height_m=lower.ceiling_height_m,
+        rooms=rooms,
+        doorways=[*lower.doorways, *hall_doors, *upper_doors],
+        structure=[*lower_structure, *hall, *upper_structure],
+        objects=objects,
+        start_position=lower.start_position,
+        start_yaw_rad=lower.start_yaw_rad,
+        size="split-level",
+        room_parts=[[b] for b in bounds],
+        room_floor_y=[0.0] * offset_id + [rise] * len(upper.rooms),
+    )
+
+
 # --- meshes ----------------------------------------------------------------------------------
 
 
@@ -2996,6 +3254,11 @@ def _scene_json(scene: GeneratedScene, instances: Sequence[_Instance]) -> dict[s
                 {"bounds_min": _rv([r.x0, r.z0]), "bounds_max": _rv([r.x1, r.z1])} for r in parts
             ]
         data["openings"] = [_opening_json(w) for w in scene.openings]
+    if scene.room_floor_y:
+        for region, floor_y in zip(data["regions"], scene.room_floor_y, strict=True):
+            region["floor_y"] = _r(floor_y)
+        for door, doorway in zip(data["doorways"], scene.doorways, strict=True):
+            door["center"][1] = _r(door["center"][1] + scene.room_floor_y[doorway.wall.rooms[0]])
     return data
 
 
@@ -3081,11 +3344,12 @@ def generate_scene(
         name: the scene's basename; files are ``out_dir/name.glb``, ``name.semantic.glb``,
             ``name.semantic.txt``, ``name.stage_config.json`` and ``name.scene.json``.
         seed: non-negative integer; the same seed (and size) gives byte-identical files.
-        num_rooms: 3 to 7 for an apartment, 10 to 25 for a house, or None to draw it from
-            the seed.
-        size: ``apartment`` (3 to 7 rooms in rows) or ``house`` (10 to 25 rooms along a
+        num_rooms: 3 to 7 for an apartment (or a split-level house's lower level), 10 to
+            25 for a house, or None to draw it from the seed.
+        size: ``apartment`` (3 to 7 rooms in rows), ``house`` (10 to 25 rooms along a
             branching hallway, an open-plan kitchen, dining and living area, L-shaped rooms,
-            120 to 300 m2 of navigable floor).
+            120 to 300 m2 of navigable floor) or ``split-level`` (an apartment, a stair hall
+            and 3 or 4 rooms 1.0 to 1.4 m higher beside it, not above it).
 
     Returns:
         The basename path ``out_dir / name``.
@@ -3099,7 +3363,7 @@ def generate_scene(
         raise AeqaError(f"seed must be a non-negative integer, got {seed!r}")
     if size not in SIZES:
         raise AeqaError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
-    lo, hi = (MIN_ROOMS, MAX_ROOMS) if size == "apartment" else (MIN_HOUSE_ROOMS, MAX_HOUSE_ROOMS)
+    lo, hi = (MIN_HOUSE_ROOMS, MAX_HOUSE_ROOMS) if size == "house" else (MIN_ROOMS, MAX_ROOMS)
     if num_rooms is not None and not lo <= num_rooms <= hi:
         raise AeqaError(
             f"num_rooms of a {size} must be between {lo} and {hi} (or unset), got {num_rooms}"
@@ -3110,7 +3374,8 @@ def generate_scene(
     except OSError as e:
         raise AeqaError(f"{out_dir}: cannot create the output folder ({e})") from e
     seed = int(seed)
-    scene = build_scene(seed, num_rooms) if size == "apartment" else build_house(seed, num_rooms)
+    builders = {"apartment": build_scene, "house": build_house, "split-level": build_split_level}
+    scene = builders[size](seed, num_rooms)
     base = out_dir / name
     # Key colours come from their own stream so they do not shift with the layout's draws.
     key_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
@@ -3164,6 +3429,7 @@ __all__ = [
     "GeneratedScene",
     "build_house",
     "build_scene",
+    "build_split_level",
     "generate_scene",
     "generate_scenes",
     "scene_seed",

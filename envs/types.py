@@ -77,6 +77,13 @@ class InstanceLabel:
     confidence: float = 1.0
 
 
+#: least area (m2) of navigable floor at one height that makes a floor level
+LEVEL_MIN_AREA_M2 = 2.0
+#: heights of a level are binned this finely (m); bins closer than LEVEL_GAP_M are one level
+LEVEL_BIN_M = 0.1
+LEVEL_GAP_M = 0.35
+
+
 @dataclass
 class NavigableGrid:
     """A top-down boolean grid of the navigable area of the agent's island (its floor level).
@@ -90,6 +97,9 @@ class NavigableGrid:
         cell_m: side of a cell (metres).
         mask: (rows, cols) bool, True where the cell's centre is navigable.
         floor_y: height (metres, world) of the floor surface under the agent.
+        heights: (rows, cols) float32 height (metres, world) of the navigable surface per
+            cell, NaN off the mask, where the island spans several floor levels (stairs to
+            a raised part of the floor plan); None where it is one level at ``floor_y``.
     """
 
     origin_x: float
@@ -97,6 +107,7 @@ class NavigableGrid:
     cell_m: float
     mask: np.ndarray
     floor_y: float
+    heights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.origin_x, self.origin_z = float(self.origin_x), float(self.origin_z)
@@ -104,6 +115,49 @@ class NavigableGrid:
         self.mask = np.asarray(self.mask, dtype=bool)
         if self.mask.ndim != 2:
             raise ValueError(f"a navigable mask is (rows, cols), got shape {self.mask.shape}")
+        if self.heights is not None:
+            self.heights = np.asarray(self.heights, dtype=np.float32)
+            if self.heights.shape != self.mask.shape:
+                raise ValueError(
+                    f"navigable heights {self.heights.shape} differ from the mask {self.mask.shape}"
+                )
+
+    def levels(self, min_area_m2: float = LEVEL_MIN_AREA_M2) -> list[float]:
+        """Heights (metres, world) of the floor levels, lowest first: ``[floor_y]`` for one
+        level, else the heights (0.1 m bins, bins closer than ``LEVEL_GAP_M`` joined) that at
+        least ``min_area_m2`` of navigable cells share; stairs between them are no level."""
+        if self.heights is None:
+            return [self.floor_y]
+        h = self.heights[self.mask & np.isfinite(self.heights)]
+        if len(h) == 0:
+            return [self.floor_y]
+        bins = np.round(h / LEVEL_BIN_M).astype(np.int64)
+        values, counts = np.unique(bins, return_counts=True)
+        big = values[counts * self.cell_m**2 >= min_area_m2]
+        if len(big) == 0:
+            return [float(np.median(h))]
+        groups: list[list[int]] = [[int(big[0])]]
+        for b in big[1:].tolist():
+            if (b - groups[-1][-1]) * LEVEL_BIN_M < LEVEL_GAP_M:
+                groups[-1].append(b)
+            else:
+                groups.append([b])
+        out = []
+        for g in groups:
+            sel = (bins >= g[0]) & (bins <= g[-1])
+            out.append(float(np.median(h[sel])))
+        return out
+
+    def level_masks(self) -> list[np.ndarray]:
+        """(rows, cols) bool per level of :meth:`levels`: the navigable cells nearest that
+        level's height (stairs split between the levels they join)."""
+        levels = self.levels()
+        if len(levels) == 1 or self.heights is None:
+            return [self.mask.copy()]
+        h = np.where(self.mask & np.isfinite(self.heights), self.heights, np.nan)
+        nearest = np.argmin(np.abs(h[None] - np.array(levels)[:, None, None]), axis=0)
+        valid = self.mask & np.isfinite(h)
+        return [valid & (nearest == i) for i in range(len(levels))]
 
     @property
     def grid(self) -> GridSpec:
@@ -124,26 +178,33 @@ class NavigableGrid:
         return self.grid.contains(row, col) and bool(self.mask[row, col])
 
     def centres(self) -> np.ndarray:
-        """(N, 3) float64 world points at the centres of the navigable cells (y = ``floor_y``),
-        in row-major order."""
+        """(N, 3) float64 world points at the centres of the navigable cells (y = ``floor_y``,
+        or the cell's height where :attr:`heights` are given), in row-major order."""
         rows, cols = np.nonzero(self.mask)
         x = self.origin_x + (cols + 0.5) * self.cell_m
         z = self.origin_z + (rows + 0.5) * self.cell_m
-        return np.stack([x, np.full(len(x), self.floor_y), z], axis=1)
+        y = np.full(len(x), self.floor_y)
+        if self.heights is not None:
+            h = self.heights[rows, cols].astype(np.float64)
+            y = np.where(np.isfinite(h), h, y)
+        return np.stack([x, y, z], axis=1)
 
     @property
     def area_m2(self) -> float:
         return float(np.count_nonzero(self.mask)) * self.cell_m**2
 
     def save(self, path: str | Path) -> Path:
-        """Write the grid as an ``.npz`` file (``mask``, ``grid``: origin x, z, cell, floor y)."""
+        """Write the grid as an ``.npz`` file (``mask``, ``grid``: origin x, z, cell, floor y;
+        ``heights`` where given)."""
         path = Path(path)
+        arrays = {
+            "mask": self.mask,
+            "grid": np.array([self.origin_x, self.origin_z, self.cell_m, self.floor_y]),
+        }
+        if self.heights is not None:
+            arrays["heights"] = self.heights
         with path.open("wb") as f:
-            np.savez_compressed(
-                f,
-                mask=self.mask,
-                grid=np.array([self.origin_x, self.origin_z, self.cell_m, self.floor_y]),
-            )
+            np.savez_compressed(f, **arrays)
         return path
 
     @classmethod
@@ -156,6 +217,7 @@ class NavigableGrid:
         with np.load(Path(path), allow_pickle=False) as npz:
             mask = np.asarray(npz["mask"], dtype=bool)
             origin_x, origin_z, cell_m, floor_y = (float(v) for v in npz["grid"])
+            heights = np.asarray(npz["heights"]) if "heights" in npz.files else None
         if not (cell_m > 0 and np.isfinite([origin_x, origin_z, floor_y]).all()):
             raise ValueError(f"{path}: not a navigable grid (cell {cell_m})")
-        return cls(origin_x, origin_z, cell_m, mask, floor_y)
+        return cls(origin_x, origin_z, cell_m, mask, floor_y, heights)

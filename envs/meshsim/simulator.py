@@ -196,9 +196,10 @@ class MeshSim:
         """The navigable area of the start's level and island, rebuilt only when they change."""
         level = float(start.position[1]) if start is not None else estimate_floor_level(loaded.mesh)
         nav = loaded.nav
+        # A navmesh over several levels serves a start on any of them.
         stale = (
             nav is None
-            or abs(nav.level_y - level) > 0.1
+            or (abs(nav.level_y - level) > 0.1 and not nav.multi_level)
             or (start is not None and not nav.on_island(start.position))
         )
         if stale:
@@ -337,8 +338,11 @@ class MeshSim:
         cell_m = check_cell_m(cell_m)
         nav = self.nav
         floor_y = self.floor_height(self._position)
+        heights = np.where(nav.island, nav.floor_y, np.nan) if nav.multi_level else None
         if math.isclose(cell_m, nav.cell_m, rel_tol=1e-9):
-            return NavigableGrid(nav.origin_x, nav.origin_z, nav.cell_m, nav.island.copy(), floor_y)
+            return NavigableGrid(
+                nav.origin_x, nav.origin_z, nav.cell_m, nav.island.copy(), floor_y, heights
+            )
         # Other sizes look up the navmesh's own cells at their centres, over the same extent.
         rows = max(1, math.ceil(nav.rows * nav.cell_m / cell_m))
         cols = max(1, math.ceil(nav.cols * nav.cell_m / cell_m))
@@ -349,7 +353,11 @@ class MeshSim:
         ok_c, ok_r = c < nav.cols, r < nav.rows
         mask = np.zeros((rows, cols), dtype=bool)
         mask[np.ix_(ok_r, ok_c)] = nav.island[np.ix_(r[ok_r], c[ok_c])]
-        return NavigableGrid(nav.origin_x, nav.origin_z, cell_m, mask, floor_y)
+        if heights is not None:
+            resampled = np.full((rows, cols), np.nan, dtype=np.float32)
+            resampled[np.ix_(ok_r, ok_c)] = heights[np.ix_(r[ok_r], c[ok_c])]
+            heights = np.where(mask, resampled, np.nan)
+        return NavigableGrid(nav.origin_x, nav.origin_z, cell_m, mask, floor_y, heights)
 
     def close(self) -> None:
         if self._loaded is not None:
