@@ -35,7 +35,8 @@ import numpy as np
 from scipy import ndimage
 
 from aeqa.agents.answerers.base import Answer
-from aeqa.agents.guide import FrameBuffer, FrontierView, Guide
+from aeqa.agents.answerers.matching import TextEmbedder
+from aeqa.agents.guide import FrameBuffer, FrontierView, Guide, nearby_relevance
 from aeqa.agents.planning import CostGrid, DistanceField, visible_unknown
 from aeqa.envs.config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, AgentSpec, Range
 from aeqa.envs.errors import AeqaError
@@ -896,21 +897,12 @@ class ObjectRelevance:
     """Question-aware frontier relevance: the best text similarity between the question and the
     categories of objects the memory holds near the frontier (0 when none is near)."""
 
-    def __init__(self, embedder: object, radius_m: float) -> None:
+    def __init__(self, embedder: TextEmbedder, radius_m: float) -> None:
         self.embedder = embedder
         self.radius_m = radius_m
 
     def __call__(self, question: str, frontier: Frontier, memory: SemanticMemory) -> float:
-        near = [
-            o.category
-            for o in memory.objects()
-            if not o.structural
-            and np.linalg.norm((o.centroid - frontier.centroid)[[0, 2]]) < self.radius_m
-        ]
-        if not near:
-            return 0.0
-        similarity = self.embedder.similarity([question], sorted(set(near)))  # type: ignore[attr-defined]
-        return float(max(0.0, similarity.max()))
+        return nearby_relevance(self.embedder, question, memory, frontier.centroid, self.radius_m)
 
 
 def _wrap(angle_rad: float) -> float:

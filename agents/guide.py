@@ -23,6 +23,8 @@ import math
 import re
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -246,7 +248,46 @@ def parse_guide_reply(reply: str, frontiers: int) -> GuideDecision:
     return GuideDecision(frontier, answer, reply or "")
 
 
-class ModelGuide:
+def nearby_relevance(
+    embedder: TextEmbedder,
+    question: str,
+    memory: SemanticMemory,
+    centroid: np.ndarray,
+    radius_m: float,
+) -> float:
+    """The best text similarity between ``question`` and the categories of the remembered
+    objects (not walls, floors, ceilings) within ``radius_m`` of ``centroid`` across the floor;
+    0 where none is."""
+    near = sorted(
+        {
+            o.category
+            for o in memory.objects()
+            if not o.structural and np.linalg.norm((o.centroid - centroid)[[0, 2]]) < radius_m
+        }
+    )
+    if not near:
+        return 0.0
+    return max(0.0, float(embedder.similarity([question], near).max()))
+
+
+class _Counted:
+    """Counts and times a guide's consultations."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.time_s = 0.0
+
+    @contextmanager
+    def _consulting(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.calls += 1
+            self.time_s += time.perf_counter() - started
+
+
+class ModelGuide(_Counted):
     """A vision-language head (``hf`` or ``openai``) as the guide.
 
     Args:
@@ -255,11 +296,10 @@ class ModelGuide:
     """
 
     def __init__(self, head: ChatHead, embedder: TextEmbedder, max_images: int) -> None:
+        super().__init__()
         self.head = head
         self.embedder = embedder
         self.max_images = max_images
-        self.calls = 0
-        self.time_s = 0.0
 
     def decide(
         self, question: str, memory: SemanticMemory, views: list[FrontierView]
@@ -270,12 +310,8 @@ class ModelGuide:
         prompt = f"{SYSTEM_PROMPT}\n\n" + guide_prompt(
             question, objects, views, len(keyframes), len(images)
         )
-        started = time.perf_counter()
-        try:
+        with self._consulting():
             reply = self.head.ask(prompt, images)
-        finally:
-            self.calls += 1
-            self.time_s += time.perf_counter() - started
         decision = parse_guide_reply(reply, len(views))
         if decision.answer is not None:
             frames = [k.frame_id for k in keyframes]
@@ -284,42 +320,34 @@ class ModelGuide:
         return decision
 
 
-class MemoryGuide:
+class MemoryGuide(_Counted):
     """The ``memory`` head as an offline guide: its answer from the object table, and the
     frontier with the best score once weighted by how related the remembered objects near it
     are to the question (``1 + weight * similarity``, as ``explorer.score=question``)."""
 
     def __init__(self, head: Answerer, embedder: TextEmbedder, radius_m: float, weight: float):
+        super().__init__()
         self.head = head
         self.embedder = embedder
         self.radius_m = radius_m
         self.weight = weight
-        self.calls = 0
-        self.time_s = 0.0
 
     def decide(
         self, question: str, memory: SemanticMemory, views: list[FrontierView]
     ) -> GuideDecision:
-        started = time.perf_counter()
-        try:
+        with self._consulting():
             answer = self.head.answer(question, memory)
-            objects = [o for o in memory.objects() if not o.structural]
-            scores = []
-            for view in views:
-                near = sorted(
-                    {
-                        o.category
-                        for o in objects
-                        if np.linalg.norm((o.centroid - view.centroid)[[0, 2]]) < self.radius_m
-                    }
+            scores = [
+                view.score
+                * (
+                    1.0
+                    + self.weight
+                    * nearby_relevance(
+                        self.embedder, question, memory, view.centroid, self.radius_m
+                    )
                 )
-                related = 0.0
-                if near:
-                    related = max(0.0, float(self.embedder.similarity([question], near).max()))
-                scores.append(view.score * (1.0 + self.weight * related))
-        finally:
-            self.calls += 1
-            self.time_s += time.perf_counter() - started
+                for view in views
+            ]
         frontier = int(np.argmax(scores)) if scores else None
         return GuideDecision(frontier, answer)
 

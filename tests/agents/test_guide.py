@@ -15,9 +15,15 @@ import numpy as np
 import pytest
 
 from aeqa.agents.answerers.base import Answer
-from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
+from aeqa.agents.episode import (
+    Episode,
+    EpisodeResult,
+    EpisodeSpec,
+    resolve_episode_config,
+    start_state,
+)
 from aeqa.agents.explorer import ExplorerConfig, FrontierExplorer
-from aeqa.agents.guide import FrameBuffer, make_guide, parse_guide_reply
+from aeqa.agents.guide import FrameBuffer, make_guide, nearby_relevance, parse_guide_reply
 from aeqa.envs.config import SimConfig
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.geometry import quat_from_yaw
@@ -25,6 +31,7 @@ from aeqa.envs.scenegen import generate_scenes
 from aeqa.envs.simulator import make_simulator
 from aeqa.envs.types import AgentState
 from aeqa.evaluation.questions import Question, generate_questions
+from aeqa.mapping.memory import SemanticMemory
 from tests.agents.tiny_vlm import build_tiny_vlm
 from tests.chat_server import Reply
 
@@ -117,34 +124,39 @@ def test_memory_head_stops_once_it_has_seen_the_answer(apartment_question: Quest
     assert explored.model_calls == 1
 
 
-def test_chat_endpoint_picks_a_frontier_then_answers(
-    serve: Callable, box_room: Path, tmp_path: Path
-) -> None:
-    """Over real HTTP: the first decision names a frontier and shows the frontiers' views, the
-    second answers with confidence and ends the episode (no further call for the answer)."""
-    replies = {1: Reply(content="Frontier: 1"), 2: Reply(content="Answer: brown\nConfidence: 0.95")}
-    server = serve(lambda call: replies.get(call, Reply(content="Frontier: 1")))
+def _guided_in_box_room(
+    box_room: Path, question: str, head: str, overrides: list[str]
+) -> EpisodeResult:
+    """An ``explorer.score=vlm`` episode in the box room with ``head`` (one keyframe sent)."""
     config = resolve_episode_config(
         "discrete",
-        "openai",
-        [
-            *SMALL,
-            "explorer.score=vlm",
-            "explorer.replan_every=2",
-            f"answerer.base_url={server.base_url}",
-            "answerer.api_key=sk-test",
-            "answerer.model=vlm-test",
-            "answerer.max_images=1",
-        ],
+        head,
+        [*SMALL, "explorer.score=vlm", "answerer.max_images=1", *overrides],
     )
     sim = make_simulator(config.sim)
     start = AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))
     try:
-        result = Episode(sim, config).run(
-            EpisodeSpec("What colour is the table?", str(box_room), "q", start), tmp_path
-        )
+        return Episode(sim, config).run(EpisodeSpec(question, str(box_room), "q", start))
     finally:
         sim.close()
+
+
+def test_chat_endpoint_picks_a_frontier_then_answers(serve: Callable, box_room: Path) -> None:
+    """Over real HTTP: the first decision names a frontier and shows the frontiers' views, the
+    second answers with confidence and ends the episode (no further call for the answer)."""
+    replies = {1: Reply(content="Frontier: 1"), 2: Reply(content="Answer: brown\nConfidence: 0.95")}
+    server = serve(lambda call: replies.get(call, Reply(content="Frontier: 1")))
+    result = _guided_in_box_room(
+        box_room,
+        "What colour is the table?",
+        "openai",
+        [
+            "explorer.replan_every=2",
+            f"answerer.base_url={server.base_url}",
+            "answerer.api_key=sk-test",
+            "answerer.model=vlm-test",
+        ],
+    )
     assert (result.answer, result.stop_reason) == ("brown", "confident")
     assert result.model_calls == server.calls == 2
     content = server.requests[0]["messages"][1]["content"]
@@ -161,27 +173,29 @@ def test_tiny_vlm_guides_an_episode(tmp_path: Path, box_room: Path) -> None:
     """The hf head's real generate path as the guide: its gibberish names no frontier, so the
     explorer's own choice stands, and every call is counted."""
     model = build_tiny_vlm(tmp_path / "tiny_vlm")
-    config = resolve_episode_config(
-        "discrete",
-        "memory",
+    result = _guided_in_box_room(
+        box_room,
+        "Is there a table?",
+        "hf",
         [
-            *SMALL,
-            "explorer.score=vlm",
             "explorer.max_steps=30",
-            "answerer.type=hf",
             f"answerer.model={model}",
             "answerer.device=cpu",
             "answerer.max_new_tokens=8",
-            "answerer.max_images=1",
         ],
     )
-    sim = make_simulator(config.sim)
-    start = AgentState(np.array([-2.0, 0.0, 0.0]), quat_from_yaw(-math.pi / 2))
-    try:
-        result = Episode(sim, config).run(
-            EpisodeSpec("Is there a table?", str(box_room), "q", start)
-        )
-    finally:
-        sim.close()
     assert result.stop_reason in ("explored", "budget")
     assert result.model_calls >= 2 and result.model_time_s > 0
+
+
+def test_frontiers_near_related_objects_score_higher(memory: SemanticMemory) -> None:
+    """Relevance (``explorer.score=question`` and the memory guide): the question's similarity to
+    the objects remembered near a frontier; nothing near, nothing related."""
+    from aeqa.agents.answerers.matching import TextEmbedder
+
+    embedder = TextEmbedder()
+    table = np.array([0.75, 0.0, 0.0])  # the table in the middle of the box room
+    near = nearby_relevance(embedder, "What colour is the table?", memory, table, 1.0)
+    far = nearby_relevance(embedder, "What colour is the table?", memory, table - [3.5, 0, 0], 1.0)
+    other = nearby_relevance(embedder, "Where is the toothbrush?", memory, table, 1.0)
+    assert near > 0.5 and far == 0.0 and other < near
