@@ -93,6 +93,22 @@ ROOM_AFFORDANCES: dict[str, tuple[str, ...]] = {
     "hallway": ("take off my shoes", "hang my coat", "enter the apartment"),
 }
 
+#: rooms a question may name before the memory has seen them (region names of HM3D and of
+#: generated scenes; a number may follow, as in "bedroom 2")
+ROOM_KINDS: tuple[str, ...] = (
+    "living room",
+    "dining room",
+    "family room",
+    "laundry room",
+    "kitchen",
+    "bedroom",
+    "bathroom",
+    "office",
+    "hallway",
+    "library",
+    "garage",
+)
+
 #: category -> usual (width, height, depth) in metres
 TYPICAL_SIZE_M: dict[str, tuple[float, float, float]] = {
     "fridge": (0.7, 1.8, 0.7),

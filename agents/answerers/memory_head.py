@@ -22,6 +22,7 @@ from aeqa.agents.answerers.knowledge import (
     MATERIALS,
     MATERIALS_IN_ROOM,
     ROOM_AFFORDANCES,
+    ROOM_KINDS,
     STATEFUL,
     SYNONYMS,
     TYPICAL_SIZE_M,
@@ -164,6 +165,11 @@ class MemoryAnswerer:
         parsed = ParsedQuestion(text=text, kind=kind)
         rooms = sorted({o.region for o in objects if o.region}, key=len, reverse=True)
         parsed.room = next((r for r in rooms if re.search(rf"\b{re.escape(r)}\b", text)), None)
+        if parsed.room is None:
+            # A room not seen yet ("the bed in the bedroom 4" before bedroom 4 is explored):
+            # nothing in it is known, rather than anything of the kind elsewhere.
+            named = _UNSEEN_ROOM.search(text)
+            parsed.room = " ".join(named.group(1).split()) if named else None
         parsed.color = next((c for c in PALETTE if re.search(rf"\b{c}\b", text)), None)
         parsed.mentions = self._mentions(text, objects, parsed.room)
         return parsed
@@ -493,6 +499,13 @@ class MemoryAnswerer:
         found.sort(key=lambda o: -o.point_count)
         categories = {o.category for o in found}
         return self._single(found, found[0].category, ambiguous=len(categories) > 1)
+
+
+_UNSEEN_ROOM = re.compile(
+    r"\b(?:in|inside|of) the ((?:"
+    + "|".join(re.escape(k) for k in sorted(ROOM_KINDS, key=len, reverse=True))
+    + r")(?: \d+)?)\b"
+)
 
 
 def object_state(obj: ObjectInstance) -> str | None:

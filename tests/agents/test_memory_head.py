@@ -12,6 +12,7 @@ from aeqa.agents.answerers.memory_head import MemoryAnswerer
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.scenegen import generate_scenes
 from aeqa.evaluation.questions import generate_questions
+from aeqa.mapping.memory import SemanticMemory
 from tests.scenes import look_around_everywhere
 
 CATEGORIES = 7
@@ -69,6 +70,21 @@ def test_no_evidence_says_unknown(tmp_path: Path) -> None:
     assert table.text == "brown" and table.object_ids
     with pytest.raises(AeqaError, match="empty"):
         head.answer("  ", memory)
+
+
+def test_a_room_not_seen_yet_holds_nothing_known(memory: SemanticMemory) -> None:
+    """Asked about the table in a room the memory has not seen, the head does not answer about
+    a table elsewhere (early in an episode that would end the exploration with the wrong one)."""
+    head = MemoryAnswerer(AnswererConfig())
+    assert head.answer("What colour is the table?", memory).text == "brown"
+    for question in (
+        "What colour is the table in the bedroom 4?",
+        "Is there a table in the kitchen?",
+    ):
+        answer = head.answer(question, memory)
+        assert answer.text in ("unknown", "no") and answer.confidence < 0.85, question
+    # A room word inside an object's name is not a room.
+    assert head.parse("What colour is the bathroom sink?", []).room is None
 
 
 def test_relation_about_nothing_remembered_says_unknown() -> None:
