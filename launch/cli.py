@@ -191,7 +191,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     print(
         f"steps {result.steps}, path {result.path_length_m:.1f} m, coverage "
         f"{100 * result.coverage:.1f}%, stop: {result.stop_reason}, "
-        f"{result.wall_time_s['total']:.1f} s"
+        f"{result.wall_time_s['total']:.1f} s, answering head: {result.model_calls} "
+        f"call{'' if result.model_calls == 1 else 's'} ({result.model_time_s:.1f} s)"
     )
     print(f"outputs:  {out}")
     if history is not None:

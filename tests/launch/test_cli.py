@@ -33,7 +33,7 @@ def test_explore_writes_the_episode_folder(
 ) -> None:
     out = _explore(tmp_path, "run", "--question", "How many sofas are there?")
     printed = capsys.readouterr().out
-    assert "answer:" in printed
+    assert "answer:" in printed and "answering head: 1 call (" in printed
     episode = out / "episodes" / "explore"
     result = json.loads((episode / "episode.json").read_text())
     assert result["steps"] == 25 and result["stop_reason"] == "budget"
