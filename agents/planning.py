@@ -136,8 +136,9 @@ class CostGrid:
 
     def world_of(self, r: float, c: float) -> np.ndarray:
         """World point (3,) on the floor at a window cell's centre (fractional cells allowed)."""
-        x, z = self.occupancy.grid.cell_to_world_xz(r + self.window[0], c + self.window[1])
-        return np.array([x, self.occupancy.floor_y, z])
+        row, col = r + self.window[0], c + self.window[1]
+        x, z = self.occupancy.grid.cell_to_world_xz(row, col)
+        return np.array([x, self.occupancy.cell_floor_y(row, col), z])
 
     def cell_of(self, x: float, z: float) -> tuple[int, int]:
         """Window cell (may lie outside the window) of a world x, z."""
@@ -322,7 +323,7 @@ class DistanceField:
     def world_of(self, row: float, col: float) -> np.ndarray:
         """World point (3,) on the floor at the centre of a map cell."""
         x, z = self.occupancy.grid.cell_to_world_xz(row, col)
-        return np.array([x, self.occupancy.floor_y, z])
+        return np.array([x, self.occupancy.cell_floor_y(row, col), z])
 
     def local_world(self, r: float, c: float) -> np.ndarray:
         """World point (3,) of a window cell's centre (fractional cells allowed)."""

@@ -374,10 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument(
         "--size",
-        choices=("apartment", "house"),
+        choices=("apartment", "house", "split-level"),
         default="apartment",
         help="apartment: 3-7 rooms (default); house: 10-25 rooms, branching hallways, "
-        "open plan, 120-300 m2 of navigable floor",
+        "open plan, 120-300 m2 of navigable floor; split-level: an apartment and 3-4 rooms "
+        "1.0-1.4 m higher beside it, joined by a stair hall",
     )
     generate.set_defaults(handler=_cmd_scenes_generate)
 
@@ -487,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore_bench.add_argument("--seed", type=int, default=0)
     explore_bench.add_argument(
         "--size",
-        choices=("apartment", "house"),
+        choices=("apartment", "house", "split-level"),
         default="apartment",
         help="size of the generated scenes (default: apartment)",
     )

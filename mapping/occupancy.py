@@ -14,6 +14,15 @@ cells it crossed the plane in are *void*: seen, and not floor. So the border of 
 seen with nothing beyond it is a boundary, not unknown space. Void counts as an obstacle for
 clearance and never turns free; floor seen directly wins over it in the frame that sees both.
 
+Floor levels: the floor under the agent is the reference (``floor_y``, followed up or down
+when the agent's own height changes by more than half a step, as on stairs). Where a frame
+sees floor surfaces that step up or down from the reference floor in steps of at most
+``max_climb`` (the treads of stairs, and the level they lead to), those cells are judged
+against their own floor height instead: their floor is free and only what stands on it is an
+obstacle. Each cell seen as free keeps the height of its floor (:attr:`OccupancyMap.floor_h`),
+so a raised level reached by stairs is free floor at its own height, not an obstacle. Cells of
+another level that no visible stairs join stay judged against the reference floor.
+
 Frontiers are clusters of free cells next to unknown ones.
 """
 
@@ -24,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from aeqa.envs.geometry import GridSpec, backproject_world, focal_px
 from aeqa.envs.types import Observations
@@ -82,6 +93,16 @@ class OccupancyMap:
         self.hits = np.zeros((n, n), dtype=np.int32)
         #: (rows, cols) int32 step of the frame that first made each cell known, -1: never
         self.first_seen = np.full((n, n), -1, dtype=np.int32)
+        #: (rows, cols) float32 world height of the floor of each free cell, NaN elsewhere
+        self.floor_h = np.full((n, n), np.nan, dtype=np.float32)
+        #: the agent's height in the first frame fused (its floor is ``floor_y``)
+        self.agent_y0: float | None = None
+        #: whether a frame has joined floor of another level (from then on, points are judged
+        #: against the floor recorded in their cell, and hits remember their floor)
+        self.levels_seen = False
+        #: (rows, cols) float32 floor height the last obstacle hit of a cell was judged
+        #: against, NaN where it was ``floor_y`` (or before :attr:`levels_seen`)
+        self.hit_floor_y = np.full((n, n), np.nan, dtype=np.float32)
         #: frames fused so far (the default step of the next one)
         self.frames = 0
 
@@ -111,6 +132,8 @@ class OccupancyMap:
         self.state = np.pad(self.state, widths)
         self.hits = np.pad(self.hits, widths)
         self.first_seen = np.pad(self.first_seen, widths, constant_values=-1)
+        self.floor_h = np.pad(self.floor_h, widths, constant_values=np.nan)
+        self.hit_floor_y = np.pad(self.hit_floor_y, widths, constant_values=np.nan)
         self.grid = GridSpec(
             g.origin_x - add_left * self.cell_m,
             g.origin_z - add_top * self.cell_m,
@@ -133,10 +156,22 @@ class OccupancyMap:
         dz = pz - np.float32(cam_xz[1])
         distance = np.hypot(dx, dz)
         valid = (depth > 0) & (distance < reach)
-        height = py - np.float32(self.floor_y)
+        ref_y = self.reference_floor_y(obs.state.position)
+        self._ensure(cam_xz - reach, cam_xz + reach)
+        levels = self._other_levels(px, py, pz, depth, valid, ref_y, cam_xz)
+        self.levels_seen |= levels is not None
+        floor_at: np.ndarray | None = None
+        if self.levels_seen:
+            cells = self._pixel_cells(px, pz, valid)
+            floor_at = self._pixel_floor(cells, valid, ref_y, levels)
+            height = py - floor_at
+        else:
+            height = py - np.float32(ref_y)
         obstacle = valid & (height > self.max_climb_m) & (height < self.agent_height_m)
         floor = valid & (np.abs(height) <= self.max_climb_m)
-        self._ensure(cam_xz - reach, cam_xz + reach)
+        seen_floor: _Levels | None = None
+        if floor_at is not None:
+            seen_floor = self._clear_other_level_hits(cells, valid, floor, obstacle, floor_at)
         unknown_before = self.state == UNKNOWN
         # Bins of bearing one pixel wide at the image centre: as fine as the image resolves.
         bins = max(8, int(math.ceil(2.0 * math.pi * focal_px(depth.shape[1], obs.hfov_deg))))
@@ -154,26 +189,322 @@ class OccupancyMap:
             obstacle_px = (first[obstacle], span[obstacle], distance[obstacle])
         bearing_range = self._bearing_ranges(floor_px, obstacle_px, bins)
         self._carve(cam_xz, bearing_range)
+        self._set_floor_heights(unknown_before, ref_y, levels, seen_floor, cam_xz)
         # Void: rays that passed the floor's plane without meeting anything. Their footprints
         # reach up and down to the neighbouring pixels' centres: free space ends at the centre
         # of the last floor pixel, and the half pixel beyond it would otherwise stay an unknown
         # sliver along the edge (a frontier that hides nothing). Floor is carved first, so
         # void never takes a cell seen as floor.
-        passed = (depth <= 0) | (height < -self.max_climb_m)
-        self._mark_footprints(passed, T, obs.hfov_deg, VOID, 1.0, 1.0)
+        passed = depth <= 0
+        if floor_at is None:
+            passed |= height < -self.max_climb_m
+        # Once other levels are seen, a hit below the floor may be a lower level's floor
+        # (seen from the stairs or from above) rather than a drop into nothing: only rays
+        # that meet nothing turn void.
+        self._mark_footprints(passed, T, obs.hfov_deg, VOID, 1.0, 1.0, plane_y=ref_y)
         if np.any(obstacle):
             rows, cols = self.grid.world_to_cells(np.stack([px[obstacle], pz[obstacle]], axis=1))
             counts = np.bincount(rows * self.grid.cols + cols, minlength=self.hits.size)
             self.hits += counts.reshape(self.hits.shape).astype(np.int32)
             self.state[self.hits >= 2] = OCCUPIED
+            if floor_at is not None:
+                self.hit_floor_y[rows, cols] = floor_at[obstacle]
         # The agent stands on free floor.
         r, c = self.grid.world_to_cell_xz(cam_xz[0], cam_xz[1])
         if self.state[r, c] == UNKNOWN:
             self.state[r, c] = FREE
+            self.floor_h[r, c] = ref_y
         self.first_seen[unknown_before & (self.state != UNKNOWN)] = (
             self.frames if step is None else step
         )
         self.frames += 1
+
+    def reference_floor_y(self, agent_position: np.ndarray) -> float:
+        """World height of the floor under the agent at ``agent_position`` (3,): ``floor_y``
+        while the agent stays within half a step of its first height, else moved with it."""
+        y = float(agent_position[1])
+        if self.agent_y0 is None:
+            self.agent_y0 = y
+        delta = y - self.agent_y0
+        return self.floor_y if abs(delta) <= 0.5 * self.max_climb_m else self.floor_y + delta
+
+    def _other_levels(
+        self,
+        px: np.ndarray,
+        py: np.ndarray,
+        pz: np.ndarray,
+        depth: np.ndarray,
+        valid: np.ndarray,
+        ref_y: float,
+        cam_xz: np.ndarray,
+    ) -> _Levels | None:
+        """The frame's floor at other heights joined to the reference floor by steps of at
+        most ``max_climb``; None where it sees none (then every point is judged against
+        ``ref_y``, as on one level).
+
+        Floor candidates are level surfaces (about ``_LEVEL_SAMPLES`` pixels across a row,
+        their normal within ``_LEVEL_COS`` of vertical, from the neighbouring points): per
+        square of ``_LEVEL_CELLS`` cells the lowest. Squares within a step of ``ref_y`` seed a
+        flood over 4-neighbours whose candidates differ by at most a step. Sides of furniture
+        are not level, so the flood climbs treads, not beds.
+        """
+        climb = self.max_climb_m
+        k = max(1, int(round(px.shape[1] / _LEVEL_SAMPLES)))
+        x, y, z = px[::k, ::k], py[::k, ::k], pz[::k, ::k]
+        ok = valid[::k, ::k]
+        ok = ok[:-1, :-1] & ok[1:, :-1] & ok[:-1, 1:]
+        if not np.any(ok):
+            return None
+        # Normal of the surface through a point and its right and lower neighbours.
+        ax, ay, az = x[:-1, 1:] - x[:-1, :-1], y[:-1, 1:] - y[:-1, :-1], z[:-1, 1:] - z[:-1, :-1]
+        bx, by, bz = x[1:, :-1] - x[:-1, :-1], y[1:, :-1] - y[:-1, :-1], z[1:, :-1] - z[:-1, :-1]
+        nx, ny, nz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+        norm2 = nx * nx + ny * ny + nz * nz
+        ok &= (ny * ny > np.float32(_LEVEL_COS**2) * norm2) & (norm2 > 0)
+        # Not across a depth edge (a bed's side and the floor behind it).
+        d = depth[::k, ::k]
+        d0 = d[:-1, :-1]
+        ok &= np.abs(d[:-1, 1:] - d0) < _LEVEL_EDGE * d0
+        ok &= np.abs(d[1:, :-1] - d0) < _LEVEL_EDGE * d0
+        y0 = y[:-1, :-1]
+        if not np.any(ok & (np.abs(y0 - np.float32(ref_y)) > climb)):
+            return None
+        xz = np.stack([x[:-1, :-1][ok], z[:-1, :-1][ok]], axis=1)
+        ys = y0[ok]
+        rows, cols = self.grid.world_to_cells(xz)
+        cam_r, cam_c = self.grid.world_to_cell_xz(float(cam_xz[0]), float(cam_xz[1]))
+        r0, c0 = min(int(rows.min()), cam_r), min(int(cols.min()), cam_c)
+        f = _LEVEL_CELLS
+        h = (max(int(rows.max()), cam_r) - r0) // f + 1
+        w = (max(int(cols.max()), cam_c) - c0) // f + 1
+        # Lowest level sample per cell, then per square; squares this frame saw no level
+        # sample in take the floor recorded before (the treads just ahead of the agent are
+        # below a level camera's view).
+        fine_w = w * f
+        fine_lowest = np.full(h * f * fine_w, np.inf, dtype=np.float32)
+        np.minimum.at(fine_lowest, (rows - r0) * fine_w + (cols - c0), ys)
+        fine_lowest = fine_lowest.reshape(h * f, fine_w)
+        known = np.full((h * f, fine_w), np.inf, dtype=np.float32)
+        window = self.floor_h[r0 : r0 + h * f, c0 : c0 + fine_w]
+        known[: window.shape[0], : window.shape[1]] = np.where(
+            np.isfinite(window), window, np.float32(np.inf)
+        )
+        lowest = fine_lowest.reshape(h, f, w, f).min(axis=(1, 3))
+        lowest = np.where(np.isfinite(lowest), lowest, known.reshape(h, f, w, f).min(axis=(1, 3)))
+        seen = np.isfinite(lowest)
+        filled = np.where(seen, lowest, np.float32(0.0))
+        seed = seen & (np.abs(filled - np.float32(ref_y)) <= climb)
+        other = seen & ~seed
+        pairs = (
+            ((slice(0, -1), slice(None)), (slice(1, None), slice(None))),
+            ((slice(None), slice(0, -1)), (slice(None), slice(1, None))),
+        )
+        # Cheap test first: a step from the reference floor onto another height.
+        entry = False
+        for sa, sb in pairs:
+            step = np.abs(filled[sa] - filled[sb]) <= climb
+            if np.any(step & ((seed[sa] & other[sb]) | (other[sa] & seed[sb]))):
+                entry = True
+                break
+        if not entry:
+            return None
+        index = np.full((h, w), -1, dtype=np.int64)
+        nodes = np.flatnonzero(seen)
+        index.reshape(-1)[nodes] = np.arange(len(nodes))
+        src, dst = [], []
+        for sa, sb in pairs:
+            link = seen[sa] & seen[sb] & (np.abs(filled[sa] - filled[sb]) <= climb)
+            src.append(index[sa][link])
+            dst.append(index[sb][link])
+        # Far treads are seen sparsely: a link also crosses one unseen square in line.
+        for sa, sm, sb in (
+            (
+                (slice(0, -2), slice(None)),
+                (slice(1, -1), slice(None)),
+                (slice(2, None), slice(None)),
+            ),
+            (
+                (slice(None), slice(0, -2)),
+                (slice(None), slice(1, -1)),
+                (slice(None), slice(2, None)),
+            ),
+        ):
+            link = seen[sa] & ~seen[sm] & seen[sb]
+            link &= np.abs(filled[sa] - filled[sb]) <= climb
+            src.append(index[sa][link])
+            dst.append(index[sb][link])
+        a_idx, b_idx = np.concatenate(src), np.concatenate(dst)
+        graph = csr_matrix((np.ones(len(a_idx)), (a_idx, b_idx)), shape=(len(nodes), len(nodes)))
+        _, labels = connected_components(graph, directed=False)
+        seeded = np.zeros(labels.max(initial=0) + 1, dtype=bool)
+        seeded[labels[index[seed]]] = True
+        joined = np.zeros((h, w), dtype=bool)
+        joined.reshape(-1)[nodes] = seeded[labels]
+        # Stairs join at least three tread heights beyond a step; a bed or a sofa reached
+        # over its frame joins one or two.
+        steps = np.unique(np.round(lowest[joined & other] / _LEVEL_BIN_M))
+        if len(steps) < _LEVEL_MIN_STEPS:
+            return None
+        # Joined cells take their own lowest sample, else the floor recorded there, else
+        # their square's: a square holding the end of one tread and the start of the next is
+        # floor at both heights, not an obstacle a step high.
+        joined_fine = np.repeat(np.repeat(joined, f, axis=0), f, axis=1)
+        coarse = np.repeat(np.repeat(lowest, f, axis=0), f, axis=1)
+        own = np.where(np.isfinite(fine_lowest), fine_lowest, known)
+        floor = np.where(joined_fine, np.where(np.isfinite(own), own, coarse), np.float32(np.nan))
+        # Cells seen without a floor candidate (sparse far treads, the blind zone at the
+        # agent's feet) take the floor of a joined cell within _LEVEL_FILL cells, the agent's
+        # own at its feet.
+        nearest = floor.copy()
+        cr, cc = cam_r - r0, cam_c - c0
+        if not np.isfinite(nearest[cr, cc]):
+            nearest[cr, cc] = np.float32(ref_y)
+        far, (ri, ci) = ndimage.distance_transform_edt(~np.isfinite(nearest), return_indices=True)
+        nearest = np.where(far <= _LEVEL_FILL, nearest[ri, ci], np.float32(np.nan))
+        rows_left, cols_left = self.grid.rows - r0, self.grid.cols - c0
+        return _Levels(r0, c0, floor[:rows_left, :cols_left], nearest[:rows_left, :cols_left])
+
+    def _pixel_cells(
+        self, px: np.ndarray, pz: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Map (row, col) of every valid pixel (each (V,) int64, in ``valid``'s order)."""
+        return self.grid.world_to_cells(np.stack([px[valid], pz[valid]], axis=1))
+
+    def _pixel_floor(
+        self,
+        cells: tuple[np.ndarray, np.ndarray],
+        valid: np.ndarray,
+        ref_y: float,
+        levels: _Levels | None,
+    ) -> np.ndarray:
+        """(H, W) float32 floor height each pixel is judged against: the floor this frame
+        joined in or near its cell (``levels``), else the floor recorded in the nearest cell
+        within ``_NEAR_FLOOR_M`` (a raised room seen past the top of its stairs is floor
+        there, not a wall), else ``ref_y``. ``cells``: see :meth:`_pixel_cells`."""
+        out = np.full(valid.shape, np.float32(ref_y), dtype=np.float32)
+        rows, cols = cells
+        if len(rows) == 0:
+            return out
+        local = self.floor_h[rows, cols]
+        missing = ~np.isfinite(local)
+        if np.any(missing):
+            # The nearest recorded floor within _NEAR_FLOOR_M of the cells missing one.
+            pad = int(math.ceil(_NEAR_FLOOR_M / self.cell_m))
+            mr, mc = rows[missing], cols[missing]
+            r0, c0 = max(int(mr.min()) - pad, 0), max(int(mc.min()) - pad, 0)
+            window = self.floor_h[r0 : int(mr.max()) + pad + 1, c0 : int(mc.max()) + pad + 1]
+            known = np.isfinite(window)
+            if np.any(known):
+                far, (ri, ci) = ndimage.distance_transform_edt(~known, return_indices=True)
+                near = np.where(far * self.cell_m <= _NEAR_FLOOR_M, window[ri, ci], np.nan)
+                local[missing] = near[mr - r0, mc - c0]
+        if levels is not None:
+            lr, lc = rows - levels.row0, cols - levels.col0
+            h, w = levels.floor.shape
+            inside = (lr >= 0) & (lr < h) & (lc >= 0) & (lc < w)
+            joined = np.full(len(rows), np.nan, dtype=np.float32)
+            joined[inside] = levels.nearest[lr[inside], lc[inside]]
+            local = np.where(np.isfinite(joined), joined, local)
+        out[valid] = np.where(np.isfinite(local), local, np.float32(ref_y))
+        return out
+
+    def _clear_other_level_hits(
+        self,
+        cells: tuple[np.ndarray, np.ndarray],
+        valid: np.ndarray,
+        floor: np.ndarray,
+        obstacle: np.ndarray,
+        floor_at: np.ndarray,
+    ) -> _Levels | None:
+        """Occupied cells this frame sees as bare floor turn unknown again (to be carved free)
+        where their hits were judged against a floor more than a step away from the one this
+        frame judges them against: a raised level seen from below, or stairs seen from afar
+        before a frame joined them, looked like a wall. Returns the floor each cell's floor
+        pixels were judged against (``floor``; ``nearest`` the same), None without pixels."""
+        rows, cols = cells
+        if len(rows) == 0:
+            return None
+        r0, c0 = int(rows.min()), int(cols.min())
+        h, w = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
+        index = (rows - r0) * w + (cols - c0)
+        is_floor, is_obstacle = floor[valid], obstacle[valid]
+        n_obstacle = np.bincount(index[is_obstacle], minlength=h * w)
+        n_floor = np.bincount(index[is_floor], minlength=h * w)
+        floor_now = np.full(h * w, np.nan, dtype=np.float32)
+        floor_now[index[is_floor]] = floor_at[valid][is_floor]
+        # Mostly floor: a far cell's pixels also catch the edge of what stands beside it.
+        bare = (n_floor > 0) & (n_floor >= 2 * n_obstacle)
+        window = (slice(r0, r0 + h), slice(c0, c0 + w))
+        state, hits, hit_floor_y = self.state[window], self.hits[window], self.hit_floor_y[window]
+        judged = np.where(np.isfinite(hit_floor_y), hit_floor_y, self.floor_y)
+        clear = bare.reshape(h, w) & (state == OCCUPIED)
+        clear &= np.abs(floor_now.reshape(h, w) - judged) > self.max_climb_m
+        state[clear] = UNKNOWN
+        hits[clear] = 0
+        hit_floor_y[clear] = np.nan
+        seen = floor_now.reshape(h, w)
+        return _Levels(r0, c0, seen, seen)
+
+    def _set_floor_heights(
+        self,
+        unknown_before: np.ndarray,
+        ref_y: float,
+        levels: _Levels | None,
+        seen_floor: _Levels | None,
+        cam_xz: np.ndarray,
+    ) -> None:
+        """Cells this frame made free get their floor's height: on one level the reference
+        floor's. Once other levels are seen: the floor its floor pixels there were judged
+        against (``seen_floor``), else where the frame joined other levels that of the floor
+        it joined near them, else within ``_BLIND_M`` of the agent (below the camera's view)
+        the reference floor's, else NaN (unknown). Free cells whose floor it saw joined take
+        that height."""
+        new = unknown_before & (self.state == FREE)
+        self.floor_h[new] = ref_y
+        if levels is not None:
+            h, w = levels.floor.shape
+            window = (slice(levels.row0, levels.row0 + h), slice(levels.col0, levels.col0 + w))
+            floor_h, free = self.floor_h[window], self.state[window] == FREE
+            # Far from any floor the frame joined, the height is unknown (NaN) rather than
+            # the agent's: a later frame judges the cell against the floor recorded near it.
+            floor_h[new[window]] = levels.nearest[new[window]]
+            seen = free & np.isfinite(levels.floor)
+            floor_h[seen] = levels.floor[seen]
+        if seen_floor is not None:
+            h, w = seen_floor.floor.shape
+            window = (
+                slice(seen_floor.row0, seen_floor.row0 + h),
+                slice(seen_floor.col0, seen_floor.col0 + w),
+            )
+            floor_h = self.floor_h[window]
+            there = new[window] & np.isfinite(seen_floor.floor)
+            floor_h[there] = seen_floor.floor[there]
+        if levels is not None:
+            # Still unknown near the agent: floor below the camera's view, the agent's own.
+            g = self.grid
+            r, c = g.world_to_cell_xz(float(cam_xz[0]), float(cam_xz[1]))
+            k = int(math.ceil(_BLIND_M / self.cell_m))
+            window = (slice(max(r - k, 0), r + k + 1), slice(max(c - k, 0), c + k + 1))
+            floor_h = self.floor_h[window]
+            floor_h[new[window] & ~np.isfinite(floor_h)] = ref_y
+
+    def cell_floor_y(self, row: float, col: float) -> float:
+        """World height of the floor at a cell (fractional cells round to the nearest):
+        ``floor_y`` on one level; once other levels are seen, its recorded floor, else the
+        nearest recorded within ``_NEAR_FLOOR_M``, else ``floor_y``."""
+        r, c = int(round(row)), int(round(col))
+        if not self.levels_seen or not self.grid.contains(r, c):
+            return self.floor_y
+        if np.isfinite(self.floor_h[r, c]):
+            return float(self.floor_h[r, c])
+        k = int(math.ceil(_NEAR_FLOOR_M / self.cell_m))
+        window = self.floor_h[max(r - k, 0) : r + k + 1, max(c - k, 0) : c + k + 1]
+        known = np.argwhere(np.isfinite(window))
+        if len(known) == 0:
+            return self.floor_y
+        centre = np.array([min(r, k), min(c, k)])
+        nearest = known[np.argmin(((known - centre) ** 2).sum(axis=1))]
+        return float(window[nearest[0], nearest[1]])
 
     def _bearing_ranges(
         self,
@@ -222,6 +553,7 @@ class OccupancyMap:
         down_px: float,
         up_px: float,
         side_px: float = 0.5,
+        plane_y: float | None = None,
     ) -> None:
         """Set unknown cells to ``value`` under the floor-plane footprints of ``pixels``
         ((H, W) bool) whose rays look down.
@@ -231,12 +563,13 @@ class OccupancyMap:
         no unknown gaps. It reaches ``down_px``, ``up_px`` and ``side_px`` pixels below, above
         and to each side of the pixel's centre (0.5: the pixel's own edges). Corners whose
         rays point at or above the horizon, or meet the plane beyond ``max_range_m``, are
-        pulled in along their bearing to that range.
+        pulled in along their bearing to that range. The plane is the floor at ``plane_y``
+        (default ``floor_y``).
         """
         h, w = pixels.shape
         T = np.asarray(T_world_camera, dtype=np.float64)
         R, t = T[:3, :3], T[:3, 3]
-        above_m = float(t[1]) - self.floor_y
+        above_m = float(t[1]) - (self.floor_y if plane_y is None else plane_y)
         if above_m <= self.max_climb_m:
             return
         f = focal_px(w, hfov_deg)
@@ -351,7 +684,7 @@ class OccupancyMap:
 
     def _cell_point(self, row: float, col: float) -> np.ndarray:
         x, z = self.grid.cell_to_world_xz(row, col)
-        return np.array([x, self.floor_y, z])
+        return np.array([x, self.cell_floor_y(row, col), z])
 
     def to_state(self) -> dict[str, np.ndarray]:
         g = self.grid
@@ -359,6 +692,10 @@ class OccupancyMap:
             "state": self.state.copy(),
             "hits": self.hits.copy(),
             "first_seen": self.first_seen.copy(),
+            "floor_h": self.floor_h.copy(),
+            "hit_floor_y": self.hit_floor_y.copy(),
+            "agent_y0": np.array([np.nan if self.agent_y0 is None else self.agent_y0]),
+            "levels_seen": np.array([self.levels_seen]),
             "grid": np.array([g.origin_x, g.origin_z, g.cell_m, g.rows, g.cols], dtype=np.float64),
             "params": np.array(
                 [
@@ -384,11 +721,56 @@ class OccupancyMap:
         if first_seen is None:
             first_seen = np.full(occupancy.state.shape, -1, dtype=np.int32)
         occupancy.first_seen = np.asarray(first_seen, dtype=np.int32).copy()
+        # Maps saved before floor heights were kept: every free cell on the floor at floor_y.
+        floor_h = state.get("floor_h")
+        if floor_h is None:
+            floor_h = np.where(occupancy.state == FREE, floor_y, np.nan)
+        occupancy.floor_h = np.asarray(floor_h, dtype=np.float32).copy()
+        agent_y0 = state.get("agent_y0")
+        if agent_y0 is not None and np.isfinite(agent_y0[0]):
+            occupancy.agent_y0 = float(agent_y0[0])
+        hit_floor_y = state.get("hit_floor_y")
+        if hit_floor_y is not None:
+            occupancy.hit_floor_y = np.asarray(hit_floor_y, dtype=np.float32).copy()
+        else:
+            occupancy.hit_floor_y = np.full(occupancy.state.shape, np.nan, dtype=np.float32)
+        levels_seen = state.get("levels_seen")
+        occupancy.levels_seen = bool(levels_seen[0]) if levels_seen is not None else False
         occupancy.frames = int(occupancy.first_seen.max(initial=-1)) + 1
         return occupancy
 
 
+@dataclass
+class _Levels:
+    """A frame's floor levels from map cell (``row0``, ``col0``): ``floor`` (h, w) float32
+    world heights of the floor joined to the agent's, NaN where it saw none; ``nearest`` the
+    same with cells near a joined one filled from it (the agent's floor at its feet)."""
+
+    row0: int
+    col0: int
+    floor: np.ndarray
+    nearest: np.ndarray
+
+
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+#: a surface is level (a floor candidate) where its normal is within ~18 degrees of vertical
+_LEVEL_COS = 0.95
+#: floor candidates come from about this many pixels across a row (and as densely down)
+_LEVEL_SAMPLES = 160
+#: the flood over floor candidates runs on squares of this many cells a side
+_LEVEL_CELLS = 2
+#: joined floor counts as other levels where it holds at least this many heights (bins of
+#: _LEVEL_BIN_M) more than a step from the agent's
+_LEVEL_MIN_STEPS = 3
+_LEVEL_BIN_M = 0.1
+#: neighbouring samples whose depths differ by this fraction lie across an edge
+_LEVEL_EDGE = 0.05
+#: cells filled from a joined one at most this far (cells) from it
+_LEVEL_FILL = 10
+#: once other levels are seen, points are judged against the floor recorded this near (m)
+_NEAR_FLOOR_M = 1.0
+#: free cells this near the agent with no floor seen are on the agent's floor (m)
+_BLIND_M = 2.5
 
 
 def blocked_mask(state: np.ndarray) -> np.ndarray:
