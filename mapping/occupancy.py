@@ -163,7 +163,7 @@ class OccupancyMap:
         floor_at: np.ndarray | None = None
         if self.levels_seen:
             cells = self._pixel_cells(px, pz, valid)
-            floor_at = self._pixel_floor(cells, valid, ref_y, levels)
+            floor_at = self._pixel_floor(cells, py[valid], valid, ref_y, levels)
             height = py - floor_at
         else:
             height = py - np.float32(ref_y)
@@ -171,6 +171,7 @@ class OccupancyMap:
         floor = valid & (np.abs(height) <= self.max_climb_m)
         seen_floor: _Levels | None = None
         if floor_at is not None:
+            obstacle &= ~self._far_other_level(py, distance, floor_at)
             seen_floor = self._clear_other_level_hits(cells, valid, floor, obstacle, floor_at)
         unknown_before = self.state == UNKNOWN
         # Bins of bearing one pixel wide at the image centre: as fine as the image resolves.
@@ -351,6 +352,10 @@ class OccupancyMap:
         joined_fine = np.repeat(np.repeat(joined, f, axis=0), f, axis=1)
         coarse = np.repeat(np.repeat(lowest, f, axis=0), f, axis=1)
         own = np.where(np.isfinite(fine_lowest), fine_lowest, known)
+        # ... within a step of its square's: a cell all table top in a square that holds
+        # floor is judged against the floor.
+        with np.errstate(invalid="ignore"):
+            own = np.where(np.abs(own - coarse) <= climb, own, coarse)
         floor = np.where(joined_fine, np.where(np.isfinite(own), own, coarse), np.float32(np.nan))
         # Cells seen without a floor candidate (sparse far treads, the blind zone at the
         # agent's feet) take the floor of a joined cell within _LEVEL_FILL cells, the agent's
@@ -364,6 +369,27 @@ class OccupancyMap:
         rows_left, cols_left = self.grid.rows - r0, self.grid.cols - c0
         return _Levels(r0, c0, floor[:rows_left, :cols_left], nearest[:rows_left, :cols_left])
 
+    def _far_other_level(
+        self, py: np.ndarray, distance: np.ndarray, floor_at: np.ndarray
+    ) -> np.ndarray:
+        """(H, W) bool: points farther than ``_FAR_M`` at the height of a floor level the map
+        holds (at least ``_LEVEL_AREA_M2`` of free cells, more than a step from the floor
+        they are judged against). From afar, a level the stairs lead to is seen too sparsely
+        to join: such points are neither floor nor obstacle, so the level stays unknown (a
+        frontier) instead of a wall."""
+        out = np.zeros(py.shape, dtype=bool)
+        heights = self.floor_h[np.isfinite(self.floor_h)]
+        if len(heights) == 0:
+            return out
+        bins = np.round(heights / _LEVEL_BIN_M).astype(np.int64)
+        values, counts = np.unique(bins, return_counts=True)
+        levels = values[counts * self.cell_m**2 >= _LEVEL_AREA_M2] * _LEVEL_BIN_M
+        climb = self.max_climb_m
+        for level in levels.tolist():
+            at = np.float32(level)
+            out |= (np.abs(py - at) <= climb) & (np.abs(floor_at - at) > climb)
+        return out & (distance > _FAR_M)
+
     def _pixel_cells(
         self, px: np.ndarray, pz: np.ndarray, valid: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -373,6 +399,7 @@ class OccupancyMap:
     def _pixel_floor(
         self,
         cells: tuple[np.ndarray, np.ndarray],
+        py: np.ndarray,
         valid: np.ndarray,
         ref_y: float,
         levels: _Levels | None,
@@ -380,7 +407,8 @@ class OccupancyMap:
         """(H, W) float32 floor height each pixel is judged against: the floor this frame
         joined in or near its cell (``levels``), else the floor recorded in the nearest cell
         within ``_NEAR_FLOOR_M`` (a raised room seen past the top of its stairs is floor
-        there, not a wall), else ``ref_y``. ``cells``: see :meth:`_pixel_cells`."""
+        there, not a wall), else ``ref_y``. ``cells``: see :meth:`_pixel_cells`; ``py`` the
+        valid pixels' heights, in the same order."""
         out = np.full(valid.shape, np.float32(ref_y), dtype=np.float32)
         rows, cols = cells
         if len(rows) == 0:
@@ -398,6 +426,17 @@ class OccupancyMap:
                 far, (ri, ci) = ndimage.distance_transform_edt(~known, return_indices=True)
                 near = np.where(far * self.cell_m <= _NEAR_FLOOR_M, window[ri, ci], np.nan)
                 local[missing] = near[mr - r0, mc - c0]
+                # Beside the top of stairs the nearest floor recorded may be a lower tread:
+                # a point level with the highest floor recorded close by is on that floor.
+                k = int(math.ceil(_STEP_NEAR_M / self.cell_m))
+                top = ndimage.maximum_filter(
+                    np.where(known, window, -np.inf),
+                    size=2 * k + 1,
+                    mode="constant",
+                    cval=-np.inf,
+                )[mr - r0, mc - c0]
+                on_top = np.abs(py[missing] - top) <= self.max_climb_m
+                local[np.flatnonzero(missing)[on_top]] = top[on_top]
         if levels is not None:
             lr, lc = rows - levels.row0, cols - levels.col0
             h, w = levels.floor.shape
@@ -460,7 +499,10 @@ class OccupancyMap:
         the reference floor's, else NaN (unknown). Free cells whose floor it saw joined take
         that height."""
         new = unknown_before & (self.state == FREE)
-        self.floor_h[new] = ref_y
+        if not self.levels_seen:
+            self.floor_h[new] = ref_y
+            return
+        self.floor_h[new] = np.nan
         if levels is not None:
             h, w = levels.floor.shape
             window = (slice(levels.row0, levels.row0 + h), slice(levels.col0, levels.col0 + w))
@@ -479,14 +521,13 @@ class OccupancyMap:
             floor_h = self.floor_h[window]
             there = new[window] & np.isfinite(seen_floor.floor)
             floor_h[there] = seen_floor.floor[there]
-        if levels is not None:
-            # Still unknown near the agent: floor below the camera's view, the agent's own.
-            g = self.grid
-            r, c = g.world_to_cell_xz(float(cam_xz[0]), float(cam_xz[1]))
-            k = int(math.ceil(_BLIND_M / self.cell_m))
-            window = (slice(max(r - k, 0), r + k + 1), slice(max(c - k, 0), c + k + 1))
-            floor_h = self.floor_h[window]
-            floor_h[new[window] & ~np.isfinite(floor_h)] = ref_y
+        # Still unknown near the agent: floor below the camera's view, the agent's own.
+        g = self.grid
+        r, c = g.world_to_cell_xz(float(cam_xz[0]), float(cam_xz[1]))
+        k = int(math.ceil(_BLIND_M / self.cell_m))
+        window = (slice(max(r - k, 0), r + k + 1), slice(max(c - k, 0), c + k + 1))
+        floor_h = self.floor_h[window]
+        floor_h[new[window] & ~np.isfinite(floor_h)] = ref_y
 
     def cell_floor_y(self, row: float, col: float) -> float:
         """World height of the floor at a cell (fractional cells round to the nearest):
@@ -769,6 +810,12 @@ _LEVEL_EDGE = 0.05
 _LEVEL_FILL = 10
 #: once other levels are seen, points are judged against the floor recorded this near (m)
 _NEAR_FLOOR_M = 1.0
+#: ... or against the highest floor recorded this near (m) when level with it
+_STEP_NEAR_M = 0.3
+#: points farther than this (m) at a known level's height are not obstacles (see
+#: OccupancyMap._far_other_level); a level is at least _LEVEL_AREA_M2 of free floor
+_FAR_M = 3.0
+_LEVEL_AREA_M2 = 0.5
 #: free cells this near the agent with no floor seen are on the agent's floor (m)
 _BLIND_M = 2.5
 
