@@ -363,6 +363,10 @@ class TopDownMap:
         occupancy: the memory's occupancy map (for its parameters), or None.
         notes: what could not be drawn, and why.
         plan: the scene's walls and objects it was drawn from, or None.
+        level_heights: heights (m) of the floor levels of the navigable area, lowest first
+            (one entry, or none without a navigable area, for one level).
+        level_of: (rows, cols) int16, the index in ``level_heights`` of each cell's level
+            (the nearest navigable cell's), where there is more than one level; else None.
     """
 
     grid: GridSpec
@@ -377,6 +381,8 @@ class TopDownMap:
     occupancy: OccupancyMap | None = None
     notes: list[str] = field(default_factory=list)
     plan: FloorPlan | None = None
+    level_heights: list[float] = field(default_factory=list)
+    level_of: np.ndarray | None = None
     _cache: _Layers | None = field(default=None, init=False, repr=False)
 
     @property
@@ -516,10 +522,21 @@ def build_topdown(episode: EpisodeData, plans: FloorPlanCache | None = None) -> 
         navigable = resample(navigable_grid.grid, navigable_grid.mask, grid, False)
     else:
         navigable = np.zeros(shape, dtype=bool)
+    level_heights, level_of = _levels_of(navigable_grid, grid)
     if plan is not None:
         walls = resample(plan.grid, plan.walls, grid, False)
         instance = resample(plan.grid, plan.instance, grid, 0)
         categories, regions = dict(plan.categories), list(plan.regions)
+        if level_of is not None:
+            # Each level's walls and objects from the scene at that level's height.
+            for index, height in enumerate(level_heights):
+                other = _plan_at(episode, plans, height)
+                if other is None:
+                    continue
+                here = level_of == index
+                walls[here] = resample(other.grid, other.walls, grid, False)[here]
+                instance[here] = resample(other.grid, other.instance, grid, 0)[here]
+                categories.update(other.categories)
     else:
         walls = np.zeros(shape, dtype=bool)
         instance, categories, regions = np.zeros(shape, dtype=np.int32), {}, []
@@ -553,7 +570,56 @@ def build_topdown(episode: EpisodeData, plans: FloorPlanCache | None = None) -> 
         occupancy=occupancy,
         notes=notes,
         plan=plan,
+        level_heights=level_heights,
+        level_of=level_of,
     )
+
+
+def _levels_of(
+    navigable: NavigableGrid | None, grid: GridSpec
+) -> tuple[list[float], np.ndarray | None]:
+    """The navigable area's floor levels and, where there are several, each display cell's
+    level: that of the nearest navigable cell."""
+    from scipy import ndimage
+
+    if navigable is None:
+        return [], None
+    heights = navigable.levels()
+    if len(heights) < 2:
+        return heights, None
+    label = np.full((grid.rows, grid.cols), -1, dtype=np.int16)
+    for index, mask in enumerate(navigable.level_masks()):
+        label[resample(navigable.grid, mask, grid, False)] = index
+    if not np.any(label >= 0):
+        return heights, None
+    _, (ri, ci) = ndimage.distance_transform_edt(label < 0, return_indices=True)
+    return heights, label[ri, ci]
+
+
+def _plan_at(episode: EpisodeData, plans: FloorPlanCache, level_y: float) -> FloorPlan | None:
+    """The episode's scene's walls and objects at ``level_y``, None where its files are gone."""
+    scene_name = episode.result.scene if episode.result is not None else ""
+    scene = resolve_scene(scene_name, episode.folder)
+    return None if scene is None else plans.get(scene, episode.config.sim, level_y)
+
+
+def _level_at(topdown: TopDownMap, x: float, z: float) -> int:
+    """The level index of the display cell holding world x, z (0 off the grid or one level)."""
+    if topdown.level_of is None:
+        return 0
+    row, col = topdown.grid.world_to_cell_xz(x, z)
+    if not topdown.grid.contains(row, col):
+        return 0
+    return int(topdown.level_of[row, col])
+
+
+def level_of_points(topdown: TopDownMap, points: np.ndarray) -> np.ndarray:
+    """(N,) int index in ``topdown.level_heights`` of the level nearest each world point's
+    height (N, 3); zeros for one level."""
+    if len(topdown.level_heights) < 2:
+        return np.zeros(len(points), dtype=np.int64)
+    heights = np.asarray(topdown.level_heights)
+    return np.argmin(np.abs(np.asarray(points)[:, 1:2] - heights[None, :]), axis=1)
 
 
 def recorded_first_seen(first_seen: np.ndarray, state: np.ndarray, last_step: int) -> np.ndarray:
@@ -686,20 +752,16 @@ def topdown_figure(
 
     g = topdown.grid
     width_m, height_m = g.cols * g.cell_m, g.rows * g.cell_m
-    longest_in = 7.5
+    # One panel per floor level where the navigable area spans several.
+    panels = len(topdown.level_heights) if topdown.level_of is not None else 1
+    longest_in = 7.5 if panels == 1 else 5.5
     map_w = longest_in * min(1.0, width_m / height_m)
     map_h = longest_in * min(1.0, height_m / width_m)
-    fig_w = max(map_w + 3.4, 7.0)
+    fig_w = max(panels * map_w + 3.4, 7.0)
     fig_h = map_h + 1.6
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.imshow(topdown.rgb(), extent=topdown.extent, origin="upper", interpolation="nearest")
-    ax.set_xlim(topdown.extent[0], topdown.extent[1])
-    ax.set_ylim(topdown.extent[2], topdown.extent[3])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    axes = [fig.add_subplot(1, panels, k + 1) for k in range(panels)]
     handles: list[Any] = [
         Patch(facecolor=_rgb01(colors.NAVIGABLE), edgecolor="0.6", label="navigable, unseen"),
         Patch(facecolor=_rgb01(colors.SEEN_FREE), edgecolor="0.6", label="floor seen"),
@@ -714,69 +776,115 @@ def topdown_figure(
         ),
         Patch(facecolor=_rgb01(colors.SEEN_OBSTACLE), label="other obstacles seen"),
     ]
-    for region in topdown.regions:
-        ax.text(
-            (region.x_min + region.x_max) / 2,
-            (region.z_min + region.z_max) / 2,
-            region.name,
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="0.35",
-            style="italic",
-            alpha=0.8,
-            zorder=2,
-        )
-    _label_objects(ax, episode, topdown)
     poses = episode.poses
-    if poses is not None and len(poses) > 0:
-        vmax = max(int(poses.steps[-1]), 1)
-        steps = frontier_steps if frontier_steps is not None else default_frontier_steps(vmax)
-        handles += _draw_frontiers(ax, topdown, poses, steps)
-        xz = poses.positions[:, [0, 2]]
-        if len(xz) > 1:
-            segments = np.stack([xz[:-1], xz[1:]], axis=1)
-            lines = LineCollection(
-                list(segments), cmap=colors.TIME_CMAP, linewidths=2.2, zorder=5, capstyle="round"
+    pose_level = (
+        level_of_points(topdown, poses.positions)
+        if poses is not None and len(poses) > 0
+        else np.zeros(0, dtype=np.int64)
+    )
+    for k, ax in enumerate(axes):
+        first, last = k == 0, k == panels - 1
+        image = topdown.rgb()
+        if panels > 1:
+            assert topdown.level_of is not None
+            other = topdown.level_of != k
+            image[other] = colors.blend(image[other], colors.BACKGROUND, 0.85)
+            ax.set_title(
+                f"floor {k + 1} of {panels} (y {topdown.level_heights[k]:.1f} m)",
+                fontsize=9,
+                loc="right",
             )
-            lines.set_array(poses.steps[1:].astype(float))
-            lines.set_clim(0, vmax)
-            ax.add_collection(lines)
-            bar = fig.colorbar(lines, ax=ax, shrink=0.55, pad=0.01, aspect=25)
-            bar.set_label("step")
-        collided = poses.collided
-        if np.any(collided):
-            ax.plot(xz[collided, 0], xz[collided, 1], "x", color="0.15", ms=4, mew=1, zorder=6)
-            handles.append(Line2D([], [], marker="x", ls="", color="0.15", label="collision"))
-        _pose_marker(ax, poses, 0, colors.START, "o")
-        _pose_marker(ax, poses, len(poses) - 1, colors.STOP, "s")
-        handles.append(_marker_handle(colors.START, "o", "start"))
-        stop = episode.result.stop_reason if episode.result is not None else ""
-        handles.append(_marker_handle(colors.STOP, "s", f"stop ({stop})" if stop else "stop"))
-    for obj in episode.evidence:
-        lo, hi = obj.bbox_min, obj.bbox_max
-        ax.add_patch(
-            Rectangle(
-                (lo[0], lo[2]),
-                hi[0] - lo[0],
-                hi[2] - lo[2],
-                fill=False,
-                edgecolor=_rgb01(colors.EVIDENCE),
-                linewidth=2.5,
-                zorder=7,
+        ax.imshow(image, extent=topdown.extent, origin="upper", interpolation="nearest")
+        ax.set_xlim(topdown.extent[0], topdown.extent[1])
+        ax.set_ylim(topdown.extent[2], topdown.extent[3])
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for region in topdown.regions:
+            x, z = (region.x_min + region.x_max) / 2, (region.z_min + region.z_max) / 2
+            if panels > 1 and _level_at(topdown, x, z) != k:
+                continue
+            ax.text(
+                x,
+                z,
+                region.name,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.35",
+                style="italic",
+                alpha=0.8,
+                zorder=2,
             )
-        )
-        ax.annotate(
-            f"answer evidence:\n{obj.category} #{obj.object_id}",
-            xy=(hi[0], lo[2]),
-            xytext=(8, 8),
-            textcoords="offset points",
-            fontsize=8,
-            fontweight="bold",
-            color=_rgb01(colors.EVIDENCE),
-            zorder=8,
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
-        )
+        _label_objects(ax, episode, topdown)
+        if poses is not None and len(poses) > 0:
+            vmax = max(int(poses.steps[-1]), 1)
+            steps = frontier_steps if frontier_steps is not None else default_frontier_steps(vmax)
+            drawn = _draw_frontiers(ax, topdown, poses, steps)
+            if first:
+                handles += drawn
+            on = pose_level == k
+            xz = poses.positions[:, [0, 2]]
+            if len(xz) > 1:
+                keep = on[:-1] | on[1:]
+                segments = np.stack([xz[:-1], xz[1:]], axis=1)[keep]
+                lines = LineCollection(
+                    list(segments),
+                    cmap=colors.TIME_CMAP,
+                    linewidths=2.2,
+                    zorder=5,
+                    capstyle="round",
+                )
+                lines.set_array(poses.steps[1:][keep].astype(float))
+                lines.set_clim(0, vmax)
+                ax.add_collection(lines)
+                if last:
+                    bar = fig.colorbar(
+                        lines, ax=axes if panels > 1 else ax, shrink=0.55, pad=0.01, aspect=25
+                    )
+                    bar.set_label("step")
+            collided = poses.collided & on
+            if np.any(collided):
+                ax.plot(xz[collided, 0], xz[collided, 1], "x", color="0.15", ms=4, mew=1, zorder=6)
+            if first and np.any(poses.collided):
+                handles.append(Line2D([], [], marker="x", ls="", color="0.15", label="collision"))
+            if on[0]:
+                _pose_marker(ax, poses, 0, colors.START, "o")
+            if on[-1]:
+                _pose_marker(ax, poses, len(poses) - 1, colors.STOP, "s")
+            if first:
+                handles.append(_marker_handle(colors.START, "o", "start"))
+                stop = episode.result.stop_reason if episode.result is not None else ""
+                label = f"stop ({stop})" if stop else "stop"
+                handles.append(_marker_handle(colors.STOP, "s", label))
+        for obj in episode.evidence:
+            lo, hi = obj.bbox_min, obj.bbox_max
+            if panels > 1 and level_of_points(topdown, np.array([lo]))[0] != k:
+                continue
+            ax.add_patch(
+                Rectangle(
+                    (lo[0], lo[2]),
+                    hi[0] - lo[0],
+                    hi[2] - lo[2],
+                    fill=False,
+                    edgecolor=_rgb01(colors.EVIDENCE),
+                    linewidth=2.5,
+                    zorder=7,
+                )
+            )
+            ax.annotate(
+                f"answer evidence:\n{obj.category} #{obj.object_id}",
+                xy=(hi[0], lo[2]),
+                xytext=(8, 8),
+                textcoords="offset points",
+                fontsize=8,
+                fontweight="bold",
+                color=_rgb01(colors.EVIDENCE),
+                zorder=8,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+        _scale_bar(ax, width_m)
+    ax = axes[0]
     if episode.evidence:
         handles.append(
             Patch(fill=False, edgecolor=_rgb01(colors.EVIDENCE), lw=2.5, label="answer evidence")
@@ -785,7 +893,6 @@ def topdown_figure(
     notes = list(topdown.notes)
     if missing:
         notes.append(f"evidence object {', '.join(map(str, missing))} not in the memory")
-    _scale_bar(ax, width_m)
     title, subtitle = title_lines(episode, score, width=int(fig_w * 11))
     fig.suptitle(title, fontsize=10, ha="left", x=0.01)
     ax.set_title(subtitle, fontsize=8, color="0.3", loc="left")
