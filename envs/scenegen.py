@@ -2898,7 +2898,7 @@ def build_split_level(seed: int, num_rooms: int | None = None) -> GeneratedScene
         box = _shifted_box(piece.box, shift)
         if piece.category == "floor":
             lo, hi = box.aabb()
-            box = _aabox((lo[0], -SLAB_THICKNESS_M, lo[2]), hi)
+            box = _aabox((float(lo[0]), -SLAB_THICKNESS_M, float(lo[2])), hi.tolist())
         upper_structure.append(
             StructurePiece(piece.category, piece.region_id + offset_id, piece.color_name, box)
         )

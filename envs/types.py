@@ -197,14 +197,12 @@ class NavigableGrid:
         """Write the grid as an ``.npz`` file (``mask``, ``grid``: origin x, z, cell, floor y;
         ``heights`` where given)."""
         path = Path(path)
-        arrays = {
-            "mask": self.mask,
-            "grid": np.array([self.origin_x, self.origin_z, self.cell_m, self.floor_y]),
-        }
-        if self.heights is not None:
-            arrays["heights"] = self.heights
+        grid = np.array([self.origin_x, self.origin_z, self.cell_m, self.floor_y])
         with path.open("wb") as f:
-            np.savez_compressed(f, **arrays)
+            if self.heights is None:
+                np.savez_compressed(f, mask=self.mask, grid=grid)
+            else:
+                np.savez_compressed(f, mask=self.mask, grid=grid, heights=self.heights)
         return path
 
     @classmethod

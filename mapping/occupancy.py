@@ -282,9 +282,9 @@ class OccupancyMap:
         # sample in take the floor recorded before (the treads just ahead of the agent are
         # below a level camera's view).
         fine_w = w * f
-        fine_lowest = np.full(h * f * fine_w, np.inf, dtype=np.float32)
-        np.minimum.at(fine_lowest, (rows - r0) * fine_w + (cols - c0), ys)
-        fine_lowest = fine_lowest.reshape(h * f, fine_w)
+        flat_lowest = np.full(h * f * fine_w, np.inf, dtype=np.float32)
+        np.minimum.at(flat_lowest, (rows - r0) * fine_w + (cols - c0), ys)
+        fine_lowest = flat_lowest.reshape(h * f, fine_w)
         known = np.full((h * f, fine_w), np.inf, dtype=np.float32)
         window = self.floor_h[r0 : r0 + h * f, c0 : c0 + fine_w]
         known[: window.shape[0], : window.shape[1]] = np.where(
