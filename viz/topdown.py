@@ -820,7 +820,7 @@ def topdown_figure(
         if poses is not None and len(poses) > 0:
             vmax = max(int(poses.steps[-1]), 1)
             steps = frontier_steps if frontier_steps is not None else default_frontier_steps(vmax)
-            drawn = _draw_frontiers(ax, topdown, poses, steps)
+            drawn = _draw_frontiers(ax, topdown, poses, steps, k if panels > 1 else None)
             if first:
                 handles += drawn
             on = pose_level == k
@@ -949,10 +949,12 @@ def _pose_marker(
 FRONTIER_MARKERS = ("o", "^", "D")
 
 
-def _draw_frontiers(ax: Axes, topdown: TopDownMap, poses: Poses, steps: list[int]) -> list[Any]:
+def _draw_frontiers(
+    ax: Axes, topdown: TopDownMap, poses: Poses, steps: list[int], level: int | None = None
+) -> list[Any]:
     """Frontier cells and centres at ``steps``, all in :data:`colors.FRONTIER` (a colour the
     trajectory's colour map does not hold, so they never read as path), told apart by marker
-    and by fading the earlier ones."""
+    and by fading the earlier ones; with ``level``, only those on that floor level's cells."""
     from matplotlib.lines import Line2D
 
     handles: list[Any] = []
@@ -964,6 +966,9 @@ def _draw_frontiers(ax: Axes, topdown: TopDownMap, poses: Poses, steps: list[int
         index = int(np.searchsorted(poses.steps, step, side="right")) - 1
         index = min(max(index, 0), len(poses) - 1)
         frontiers = topdown.frontiers(int(poses.steps[index]), poses.positions[index])
+        if level is not None and topdown.level_of is not None:
+            level_of = topdown.level_of
+            frontiers = [f for f in frontiers if level_of[f.cells[0, 0], f.cells[0, 1]] == level]
         if not frontiers:
             continue
         alpha = 0.35 + 0.65 * (i + 1) / len(steps)
