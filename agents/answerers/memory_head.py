@@ -164,7 +164,10 @@ class MemoryAnswerer:
         kind = next((k for k, pattern in _KINDS if re.search(pattern, text)), "recognition")
         parsed = ParsedQuestion(text=text, kind=kind)
         rooms = sorted({o.region for o in objects if o.region}, key=len, reverse=True)
-        parsed.room = next((r for r in rooms if re.search(rf"\b{re.escape(r)}\b", text)), None)
+        # "living room" is not "living room 2"
+        parsed.room = next(
+            (r for r in rooms if re.search(rf"\b{re.escape(r)}\b(?!\s*\d)", text)), None
+        )
         if parsed.room is None:
             # A room not seen yet ("the bed in the bedroom 4" before bedroom 4 is explored):
             # nothing in it is known, rather than anything of the kind elsewhere.

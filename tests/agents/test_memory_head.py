@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,12 +78,17 @@ def test_a_room_not_seen_yet_holds_nothing_known(memory: SemanticMemory) -> None
     a table elsewhere (early in an episode that would end the exploration with the wrong one)."""
     head = MemoryAnswerer(AnswererConfig())
     assert head.answer("What colour is the table?", memory).text == "brown"
+    objects = [replace(o, region="living room") for o in memory.objects()]
     for question in (
         "What colour is the table in the bedroom 4?",
         "Is there a table in the kitchen?",
     ):
         answer = head.answer(question, memory)
         assert answer.text in ("unknown", "no") and answer.confidence < 0.85, question
+    # A room seen is not the room of that kind numbered apart.
+    assert head.parse("What colour is the sofa in the living room 2?", objects).room == (
+        "living room 2"
+    )
     # A room word inside an object's name is not a room.
     assert head.parse("What colour is the bathroom sink?", []).room is None
 
