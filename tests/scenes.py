@@ -176,9 +176,14 @@ def analytic_box_room_depth(
 
 
 def look_around_everywhere(
-    scene: Path, config: MemoryConfig | None = None, spots: int = 30, width: int = 320
+    scene: Path,
+    config: MemoryConfig | None = None,
+    spots: int = 30,
+    width: int = 320,
+    turns: int = 12,
 ) -> tuple[SemanticMemory, dict[int, int], Simulator]:
-    """Full coverage without an explorer: a 360-degree look-around at the start and at seeded
+    """Full coverage without an explorer: a look-around of ``turns`` views 30 degrees apart
+    (10 close the circle for the 90-degree camera, 12 overlap) at the start and at seeded
     navigable spots. Returns the memory, the largest view (pixels) of every instance id seen,
     and the simulator (still open)."""
     # The object-table thresholds of its callers were set on the ray caster's frames; the
@@ -191,7 +196,7 @@ def look_around_everywhere(
     rng = np.random.default_rng(0)
     step = 0
     for _ in range(spots):
-        for _ in range(12):
+        for _ in range(turns):
             ids, counts = np.unique(obs.semantic, return_counts=True)
             for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
                 largest[i] = max(largest.get(i, 0), c)
