@@ -113,7 +113,9 @@ class ExplorerConfig:
     #: are compared
     turn_cost_m: float = 0.25
     #: walk on while a step forward lowers the path cost by this fraction of the best heading's
-    forward_ratio: float = 0.8
+    #: (0.7 rather than 0.8: on generated houses 95.3% rather than 95.0% seen by 500 steps and
+    #: 90% after 375 rather than 394, for 0.4 points less in apartments by 500)
+    forward_ratio: float = 0.7
     #: the fallback steering aims at the farthest visible path point within this distance
     lookahead_m: float = 1.0
     #: waypoint mode: geodesic travel per step
