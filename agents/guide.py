@@ -32,12 +32,10 @@ import numpy as np
 
 from aeqa.agents.answerers.base import Answer, Answerer
 from aeqa.agents.answerers.context import (
-    MAX_LISTED_OBJECTS,
     SYSTEM_PROMPT,
+    build_context,
     object_list_text,
     parse_reply,
-    relevant_objects,
-    select_keyframes,
 )
 from aeqa.agents.answerers.matching import TextEmbedder
 from aeqa.envs.errors import AeqaError
@@ -304,11 +302,11 @@ class ModelGuide(_Counted):
     def decide(
         self, question: str, memory: SemanticMemory, views: list[FrontierView]
     ) -> GuideDecision:
-        keyframes = select_keyframes(question, memory, self.embedder, self.max_images)
+        context = build_context(question, memory, self.embedder, self.max_images)
+        keyframes = context.keyframes
         images = [k.rgb for k in keyframes] + [v.rgb for v in views if v.rgb is not None]
-        objects = relevant_objects(question, memory, self.embedder, MAX_LISTED_OBJECTS)
         prompt = f"{SYSTEM_PROMPT}\n\n" + guide_prompt(
-            question, objects, views, len(keyframes), len(images)
+            question, context.objects, views, len(keyframes), len(images)
         )
         with self._consulting():
             reply = self.head.ask(prompt, images)

@@ -90,9 +90,11 @@ from aeqa.evaluation.results import (
 )
 
 if TYPE_CHECKING:
-    from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeResult
+    from aeqa.agents.answerers.base import Answer
+    from aeqa.agents.episode import Episode, EpisodeConfig, EpisodeResult, EpisodeSpec
     from aeqa.envs.simulator import Simulator
     from aeqa.evaluation.em import HistoryWorker
+    from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +247,69 @@ def plan_batch(
     return groups, unrunnable
 
 
+def episode_spec(question: Question, scene: str | Path | None = None) -> EpisodeSpec:
+    """The episode that asks ``question`` in ``scene`` (default: the question's own) from its
+    start pose (None where it gives none: the scene's).
+
+    Raises:
+        AeqaError: a start pose that is not a finite position and a unit quaternion.
+    """
+    from aeqa.agents.episode import EpisodeSpec, start_state
+
+    return EpisodeSpec(
+        question.question,
+        str(question.scene if scene is None else scene),
+        question.question_id,
+        start_state(question.start_position, question.start_rotation),
+    )
+
+
+@dataclass
+class SharedExploration:
+    """One exploration of a scene and the answers to several questions from its memory."""
+
+    #: the episode, answered for the first question
+    result: EpisodeResult
+    memory: SemanticMemory
+    #: one per question, in order; the first is the episode's own
+    answers: list[Answer]
+    #: wall time (s) of each answer
+    answer_s: list[float]
+
+
+def explore_once(
+    episode: Episode, questions: Sequence[Question], out_dir: Path, scene: str | Path | None = None
+) -> SharedExploration:
+    """Explore ``scene`` (default: the first question's) once, from the start pose all of
+    ``questions`` share, saving the episode to ``out_dir``; answer the first question there and
+    the others from the saved memory with the same head. With a score that ignores the question
+    (``info_gain``, ``nearest``), this is what separate episodes with the same seed would give.
+
+    Raises:
+        AeqaError: no questions, or questions with different start poses.
+    """
+    from aeqa.agents.answerers.base import Answer
+    from aeqa.mapping.memory import SemanticMemory
+
+    if not questions:
+        raise AeqaError("no questions to explore for")
+    first = questions[0]
+    if any(
+        (q.start_position, q.start_rotation) != (first.start_position, first.start_rotation)
+        for q in questions
+    ):
+        raise AeqaError(f"{first.scene}: its questions start from different poses")
+    result = episode.run(episode_spec(first, scene), out_dir)
+    memory = SemanticMemory.load(out_dir / "memory")
+    answers = [Answer(result.answer, result.confidence, result.object_ids, result.frame_ids)]
+    answer_s = [float(result.wall_time_s.get("answer", 0.0))]
+    for q in questions[1:]:
+        started = time.perf_counter()
+        answers.append(episode.answerer.answer(q.question, memory))
+        answer_s.append(time.perf_counter() - started)
+    return SharedExploration(result, memory, answers, answer_s)
+
+
 def failed_result(
     question: Question, scene: str, error: str, wall_time_s: float = 0.0
 ) -> EpisodeResult:
@@ -359,7 +424,7 @@ class EpisodeWorker:
         """Run one episode (or, for ``item.reanswer``, answer it again from its saved
         exploration); never raises for a failed episode (the record carries ``error``; where
         the exploration finished, its steps, path and coverage too)."""
-        from aeqa.agents.episode import EpisodeSpec, saved_exploration, start_state
+        from aeqa.agents.episode import saved_exploration
 
         q = item.question
         t0 = time.perf_counter()
@@ -367,12 +432,7 @@ class EpisodeWorker:
             shutil.rmtree(out_dir)  # a run that died mid-episode may have left a partial folder
         explored: EpisodeResult | None = None
         try:
-            spec = EpisodeSpec(
-                q.question,
-                item.scene,
-                q.question_id,
-                start_state(q.start_position, q.start_rotation),
-            )
+            spec = episode_spec(q, item.scene)
             with time_limit(timeout_s):
                 if item.reanswer and out_dir is not None:
                     try:

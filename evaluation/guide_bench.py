@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config, start_state
+from aeqa.agents.episode import Episode, resolve_episode_config
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.scenegen import generate_scenes
 from aeqa.envs.simulator import make_simulator
+from aeqa.evaluation.batch import episode_spec, explore_once
 from aeqa.evaluation.judges import MAX_SCORE, OfflineJudge
 from aeqa.evaluation.questions import CATEGORIES, Question, generate_questions
 from aeqa.evaluation.scoring import llm_match
-from aeqa.mapping.memory import SemanticMemory
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def bench_guide(
                 walls["full"] += time.perf_counter() - started
                 started = time.perf_counter()
                 for q in asked:
-                    result = guided.run(_spec(q))
+                    result = guided.run(episode_spec(q))
                     records["guided"].append(_record(q, result.to_json(), judge))
                 walls["guided"] += time.perf_counter() - started
         finally:
@@ -147,32 +147,15 @@ def bench_guide(
     return summary
 
 
-def _spec(question: Question) -> EpisodeSpec:
-    return EpisodeSpec(
-        question=question.question,
-        scene=question.scene,
-        question_id=question.question_id,
-        start=start_state(question.start_position, question.start_rotation),
-    )
-
-
 def _full(
     episode: Episode, questions: list[Question], folder: Path, judge: OfflineJudge
 ) -> list[dict[str, Any]]:
     """One full exploration for the scene of ``questions`` (they share its start), then every
     question answered from its memory."""
-    first = questions[0]
-    if any(
-        (q.start_position, q.start_rotation) != (first.start_position, first.start_rotation)
-        for q in questions
-    ):
-        raise AeqaError(f"{first.scene}: its questions start from different poses")
-    explored = episode.run(_spec(first), out_dir=folder).to_json()
-    memory = SemanticMemory.load(folder / "memory")
+    shared = explore_once(episode, questions, folder)
+    explored = shared.result.to_json()
     records = []
-    for q in questions:
-        started = time.perf_counter()
-        answer = episode.answerer.answer(q.question, memory)
+    for q, answer, answer_s in zip(questions, shared.answers, shared.answer_s, strict=True):
         entry = dict(
             explored,
             question_id=q.question_id,
@@ -180,7 +163,7 @@ def _full(
             confidence=answer.confidence,
             # The exploration's own calls (none for info_gain) and this question's answer.
             model_calls=explored["model_calls"],
-            model_time_s=round(time.perf_counter() - started, 3),
+            model_time_s=round(answer_s, 3),
         )
         records.append(_record(q, entry, judge))
     return records

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from aeqa.agents.answerers.base import make_answerer
-from aeqa.agents.episode import Episode, EpisodeSpec, resolve_episode_config
+from aeqa.agents.episode import Episode, resolve_episode_config
 from aeqa.envs.errors import AeqaError
 from aeqa.envs.scenegen import generate_scenes
 from aeqa.envs.simulator import make_simulator
-from aeqa.envs.types import AgentState
+from aeqa.evaluation.batch import explore_once
 from aeqa.evaluation.judges import OfflineJudge
 from aeqa.evaluation.questions import (
     SYNONYMS,
@@ -273,20 +273,11 @@ def _run_mode(
 ) -> ModeRun:
     """Explore ``scene`` once from its start with ``episode``'s perception, then answer and
     judge every question of ``asked`` from the memory it saved."""
-    first = asked[0]
-    start = None
-    if first.start_position is not None and first.start_rotation is not None:
-        start = AgentState(
-            np.asarray(first.start_position, dtype=np.float64),
-            np.asarray(first.start_rotation, dtype=np.float64),
-        )
     started = time.perf_counter()
-    result = episode.run(EpisodeSpec(first.question, str(scene), first.question_id, start), out)
+    shared = explore_once(episode, asked, out, scene)
     elapsed = time.perf_counter() - started
-    memory = SemanticMemory.load(out / "memory")
-    answers = [result.answer] + [
-        episode.answerer.answer(q.question, memory).text for q in asked[1:]
-    ]
+    result, memory = shared.result, shared.memory
+    answers = [a.text for a in shared.answers]
     scores = [judge.score(q, a).score for q, a in zip(asked, answers, strict=True)]
     return ModeRun(
         memory=memory,
