@@ -156,20 +156,24 @@ class HFAnswerer:
         text = check_question(question)
         # Load the model first: the embedder's loader sets HF_HUB_OFFLINE=1 where it imports
         # the hub library first, which would stop this model from downloading.
-        processor, _ = self._loaded()
+        self._loaded()
         context = build_context(text, memory, self.embedder, self.config.max_images)
-        _, image_count = prompt_text(processor, context.prompt, len(context.keyframes))
-        context = replace(context, keyframes=context.keyframes[:image_count])
-        answer = context.answer(self.ask(context.prompt, [k.rgb for k in context.keyframes]))
+        reply, sent = self._ask(context.prompt, [k.rgb for k in context.keyframes])
+        # The evidence is the frames the model was shown.
+        answer = replace(context, keyframes=context.keyframes[:sent]).answer(reply)
         logger.info("%s -> %r (confidence %.2f)", text, answer.text, answer.confidence)
         return answer
 
     def ask(self, prompt: str, images: list[np.ndarray]) -> str:
         """The model's greedy reply to ``prompt`` with ``images`` ((h, w, 3) uint8 RGB) before
         it; where the processor cannot take images (see :func:`prompt_text`), none are sent."""
+        return self._ask(prompt, images)[0]
+
+    def _ask(self, prompt: str, images: list[np.ndarray]) -> tuple[str, int]:
+        """The reply, and how many of ``images`` were sent."""
         processor, model = self._loaded()
         model_input, image_count = prompt_text(processor, prompt, len(images))
-        return self.generate(processor, model, model_input, images[:image_count])
+        return self.generate(processor, model, model_input, images[:image_count]), image_count
 
     def generate(
         self, processor: Any, model: Any, model_input: str, images: list[np.ndarray]
